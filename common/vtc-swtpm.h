@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+#include <glib.h>
+#include <tss2/tss2_esys.h>
+
+G_BEGIN_DECLS
+
+/*
+ * A private swtpm process on unix sockets in a directory of the caller's. It is how vtc reads a
+ * stopped vTPM (a copy of its state), and how tests get a real TPM. The process is killed when
+ * the object is freed.
+ */
+typedef struct _VtcSwtpm VtcSwtpm;
+
+/* Starts `swtpm socket --tpm2` on @state_dir (created if missing) with the server socket at
+ * @state_dir/swtpm.sock and its control socket beside it, and waits until both accept. */
+VtcSwtpm *
+vtc_swtpm_new(const gchar *state_dir, GError **error);
+void
+vtc_swtpm_free(VtcSwtpm *self);
+
+/* "swtpm:path=..." for Tss2_TctiLdr_Initialize() and TPM2TOOLS_TCTI. */
+const gchar *
+vtc_swtpm_get_tcti_conf(VtcSwtpm *self);
+const gchar *
+vtc_swtpm_get_state_dir(VtcSwtpm *self);
+GPid
+vtc_swtpm_get_pid(VtcSwtpm *self);
+
+/* A fresh ESYS context over this swtpm; free with vtc_esys_close(). */
+ESYS_CONTEXT *
+vtc_swtpm_esys_open(VtcSwtpm *self, GError **error);
+
+/* Opens an ESYS context on any TCTI configuration string ("device:/dev/tpmrm0", ...). */
+ESYS_CONTEXT *
+vtc_esys_open(const gchar *tcti_conf, GError **error);
+void
+vtc_esys_close(ESYS_CONTEXT *ctx);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VtcSwtpm, vtc_swtpm_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(ESYS_CONTEXT, vtc_esys_close)
+
+G_END_DECLS
