@@ -24,6 +24,8 @@ int
 vtc_cmd_ima(int argc, char **argv);
 int
 vtc_cmd_merkle(int argc, char **argv);
+int
+vtc_cmd_ca(int argc, char **argv);
 /* `vtc ima check`, in its own file; vtc_cmd_ima() hands over to it (argv[0] is "check") */
 int
 vtc_cmd_ima_check(int argc, char **argv);
