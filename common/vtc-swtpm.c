@@ -180,3 +180,92 @@ vtc_swtpm_esys_open(VtcSwtpm *self, GError **error)
 {
 	return vtc_esys_open(self->tcti_conf, error);
 }
+
+static gboolean
+vtc_swtpm_write(const gchar *path, const gchar *text, GError **error)
+{
+	return vtc_file_write_atomic(path, (const guint8 *)text, strlen(text), 0600, error);
+}
+
+gboolean
+vtc_swtpm_manufacture(const gchar *state_dir, const gchar *ca_dir, GError **error)
+{
+	g_autofree gchar *setup_conf = g_build_filename(ca_dir, "swtpm_setup.conf", NULL);
+	g_autofree gchar *localca_conf = g_build_filename(ca_dir, "swtpm-localca.conf", NULL);
+	g_autofree gchar *localca_opts = g_build_filename(ca_dir, "swtpm-localca.options", NULL);
+	g_autofree gchar *logfile = g_build_filename(ca_dir, "swtpm_setup.log", NULL);
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autoptr(GError) error_local = NULL;
+	gint status = 0;
+	const gchar *argv[] = {"swtpm_setup",
+			       "--tpm2",
+			       "--tpmstate",
+			       state_dir,
+			       "--createek",
+			       "--create-ek-cert",
+			       "--ecc",
+			       "--config",
+			       setup_conf,
+			       "--logfile",
+			       logfile,
+			       "--overwrite",
+			       NULL};
+
+	if (g_mkdir_with_parents(ca_dir, 0700) != 0 || g_mkdir_with_parents(state_dir, 0700) != 0) {
+		int e = errno;
+		g_set_error(error,
+			    VTC_ERROR,
+			    VTC_ERROR_IO,
+			    "creating %s or %s: %s",
+			    ca_dir,
+			    state_dir,
+			    g_strerror(e));
+		return FALSE;
+	}
+	text = g_strdup_printf("statedir = %s\n"
+			       "signingkey = %s/signkey.pem\n"
+			       "issuercert = %s/issuercert.pem\n"
+			       "certserial = %s/certserial\n",
+			       ca_dir,
+			       ca_dir,
+			       ca_dir,
+			       ca_dir);
+	if (!vtc_swtpm_write(localca_conf, text, error) ||
+	    !vtc_swtpm_write(localca_opts,
+			     "--platform-manufacturer vtc\n--platform-version 2.1\n"
+			     "--platform-model swtpm\n",
+			     error))
+		return FALSE;
+	g_free(text);
+	text = g_strdup_printf("create_certs_tool = swtpm_localca\n"
+			       "create_certs_tool_config = %s\n"
+			       "create_certs_tool_options = %s\n"
+			       "active_pcr_banks = sha1,sha256\n",
+			       localca_conf,
+			       localca_opts);
+	if (!vtc_swtpm_write(setup_conf, text, error))
+		return FALSE;
+	if (!g_spawn_sync(NULL,
+			  (gchar **)argv,
+			  NULL,
+			  G_SPAWN_SEARCH_PATH,
+			  NULL,
+			  NULL,
+			  &out,
+			  &err,
+			  &status,
+			  &error_local) ||
+	    !g_spawn_check_wait_status(status, &error_local)) {
+		g_set_error(error,
+			    VTC_ERROR,
+			    VTC_ERROR_IO,
+			    "swtpm_setup for %s: %s (see %s)",
+			    state_dir,
+			    error_local->message,
+			    logfile);
+		return FALSE;
+	}
+	return TRUE;
+}

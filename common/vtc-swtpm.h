@@ -20,6 +20,16 @@ vtc_swtpm_new(const gchar *state_dir, GError **error);
 void
 vtc_swtpm_free(VtcSwtpm *self);
 
+/*
+ * Provisions @state_dir as a TPM fresh from the factory: swtpm_setup creates the EKs (RSA-2048 at
+ * 0x81010001 and ECC at 0x81010016) with EK certificates in NV, issued by a private swtpm-localca
+ * CA kept in @ca_dir (created): its root swtpm-localca-rootca-cert.pem and intermediate
+ * issuercert.pem form an EK trust store. Never touches the system's /var/lib/swtpm-localca.
+ * This is how a swtpm stands in for a hardware TPM with a vendor certificate.
+ */
+gboolean
+vtc_swtpm_manufacture(const gchar *state_dir, const gchar *ca_dir, GError **error);
+
 /* "swtpm:path=..." for Tss2_TctiLdr_Initialize() and TPM2TOOLS_TCTI. */
 const gchar *
 vtc_swtpm_get_tcti_conf(VtcSwtpm *self);
