@@ -14,17 +14,15 @@ G_BEGIN_DECLS
  * @qualifying_data is not NULL, the extraData. Fails with VTC_ERROR_VERIFY_FAILED saying which
  * check failed, or VTC_ERROR_INVALID_DATA for structures that do not unmarshal.
  */
-gboolean
-vtc_certify_check(GBytes *signer_public,
-		  GBytes *object_public,
-		  GBytes *attest,
-		  GBytes *signature,
-		  GBytes *qualifying_data,
-		  GError **error);
+gboolean vtc_certify_check(GBytes *signer_public,
+                           GBytes *object_public,
+                           GBytes *attest,
+                           GBytes *signature,
+                           GBytes *qualifying_data,
+                           GError **error);
 
 /* A key fit to be a CA inside the TPM: fixedTPM, fixedParent, sensitiveDataOrigin, sign,
  * neither decrypt nor restricted (a restricted key cannot sign certificates). */
-gboolean
-vtc_certify_check_ca_key_attributes(const TPM2B_PUBLIC *pub, GError **error);
+gboolean vtc_certify_check_ca_key_attributes(const TPM2B_PUBLIC *pub, GError **error);
 
 G_END_DECLS

@@ -4,8 +4,8 @@
 G_DEFINE_QUARK(vtc_error_quark, vtc_error)
 
 static const struct {
-	guint http_status;
-	const gchar *name;
+        guint http_status;
+        const gchar *name;
 } vtc_error_table[VTC_ERROR_LAST] = {
     [VTC_ERROR_FAILED] = {500, "internal_error"},
     [VTC_ERROR_INVALID_ARGUMENT] = {400, "invalid_argument"},
@@ -27,17 +27,17 @@ static const struct {
 guint
 vtc_error_to_http_status(const GError *error)
 {
-	if (error == NULL || error->domain != VTC_ERROR || error->code < 0 ||
-	    error->code >= VTC_ERROR_LAST)
-		return 500;
-	return vtc_error_table[error->code].http_status;
+        if (error == NULL || error->domain != VTC_ERROR || error->code < 0 ||
+            error->code >= VTC_ERROR_LAST)
+                return 500;
+        return vtc_error_table[error->code].http_status;
 }
 
 const gchar *
 vtc_error_to_string(const GError *error)
 {
-	if (error == NULL || error->domain != VTC_ERROR || error->code < 0 ||
-	    error->code >= VTC_ERROR_LAST)
-		return "internal_error";
-	return vtc_error_table[error->code].name;
+        if (error == NULL || error->domain != VTC_ERROR || error->code < 0 ||
+            error->code >= VTC_ERROR_LAST)
+                return "internal_error";
+        return vtc_error_table[error->code].name;
 }

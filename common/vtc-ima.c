@@ -50,14 +50,20 @@ static const guint8 vtc_ima_ones[32] = {
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 };
 
+/* with the name's length, which the lookup for every entry would otherwise strlen() */
+#define VTC_IMA_TEMPLATE_ROW(name, kind)     \
+        {                                    \
+                name, sizeof(name) - 1, kind \
+        }
 static const struct {
         const gchar *name;
+        gsize name_len;
         VtcImaTemplate kind;
 } vtc_ima_templates[] = {
-    {"ima", VTC_IMA_TEMPLATE_IMA},
-    {"ima-ng", VTC_IMA_TEMPLATE_IMA_NG},
-    {"ima-sig", VTC_IMA_TEMPLATE_IMA_SIG},
-    {"ima-buf", VTC_IMA_TEMPLATE_IMA_BUF},
+    VTC_IMA_TEMPLATE_ROW("ima", VTC_IMA_TEMPLATE_IMA),
+    VTC_IMA_TEMPLATE_ROW("ima-ng", VTC_IMA_TEMPLATE_IMA_NG),
+    VTC_IMA_TEMPLATE_ROW("ima-sig", VTC_IMA_TEMPLATE_IMA_SIG),
+    VTC_IMA_TEMPLATE_ROW("ima-buf", VTC_IMA_TEMPLATE_IMA_BUF),
 };
 
 /* Everything one replay reuses from entry to entry. */
@@ -185,13 +191,15 @@ vtc_ima_hex_decode(const gchar *hex, gsize hexlen, guint8 *out)
         return TRUE;
 }
 
+/* Sets the entry's template kind and name from the name in the log. */
 static gboolean
-vtc_ima_template_from_name(const gchar *name, gsize len, VtcImaTemplate *out_kind)
+vtc_ima_template_from_name(const gchar *name, gsize len, VtcImaEntry *e)
 {
         for (gsize i = 0; i < G_N_ELEMENTS(vtc_ima_templates); i++) {
-                if (strlen(vtc_ima_templates[i].name) == len &&
+                if (vtc_ima_templates[i].name_len == len &&
                     memcmp(vtc_ima_templates[i].name, name, len) == 0) {
-                        *out_kind = vtc_ima_templates[i].kind;
+                        e->template_kind = vtc_ima_templates[i].kind;
+                        e->template_name = (gchar *)vtc_ima_templates[i].name;
                         return TRUE;
                 }
         }
@@ -463,12 +471,11 @@ vtc_ima_parse_binary(VtcImaReplayer *r,
                             left);
                 return FALSE;
         }
-        if (!vtc_ima_template_from_name((const gchar *)p, name_len, &kind)) {
+        if (!vtc_ima_template_from_name((const gchar *)p, name_len, e)) {
                 vtc_ima_set_unsupported_template(error, (const gchar *)p, name_len);
                 return FALSE;
         }
-        e->template_kind = kind;
-        e->template_name = (gchar *)vtc_ima_template_name(kind);
+        kind = e->template_kind;
         e->violation = vtc_ima_is_zero(e->template_hash, 20);
         p += name_len;
         left -= name_len;
@@ -624,12 +631,11 @@ vtc_ima_parse_ascii(VtcImaReplayer *r,
                                     "no template name and fields");
                 return FALSE;
         }
-        if (!vtc_ima_template_from_name(tok, tok_len, &kind)) {
+        if (!vtc_ima_template_from_name(tok, tok_len, e)) {
                 vtc_ima_set_unsupported_template(error, tok, tok_len);
                 return FALSE;
         }
-        e->template_kind = kind;
-        e->template_name = (gchar *)vtc_ima_template_name(kind);
+        kind = e->template_kind;
         if (!vtc_ima_ascii_token(&p, end, &digest_hex, &digest_hex_len)) {
                 g_set_error_literal(error,
                                     VTC_ERROR,

@@ -1096,7 +1096,10 @@ vtc_quote_ak_verify_data(const VtcQuoteAk *ak,
         }
         md = vtc_hash_alg_get_md(alg);
         if (md == NULL || EVP_Digest(data, len, digest, &dlen, md, NULL) != 1) {
-                vtc_ossl_set_error(error, VTC_ERROR_FAILED, "hashing the signed data with %s", alg->name);
+                vtc_ossl_set_error(error,
+                                   VTC_ERROR_FAILED,
+                                   "hashing the signed data with %s",
+                                   alg->name);
                 return FALSE;
         }
         ctx = EVP_PKEY_CTX_new_from_pkey(NULL, ak->pkey, NULL);

@@ -15,10 +15,8 @@ typedef struct _VtcSwtpm VtcSwtpm;
 
 /* Starts `swtpm socket --tpm2` on @state_dir (created if missing) with the server socket at
  * @state_dir/swtpm.sock and its control socket beside it, and waits until both accept. */
-VtcSwtpm *
-vtc_swtpm_new(const gchar *state_dir, GError **error);
-void
-vtc_swtpm_free(VtcSwtpm *self);
+VtcSwtpm *vtc_swtpm_new(const gchar *state_dir, GError **error);
+void vtc_swtpm_free(VtcSwtpm *self);
 
 /*
  * Provisions @state_dir as a TPM fresh from the factory: swtpm_setup creates the EKs (RSA-2048 at
@@ -27,26 +25,19 @@ vtc_swtpm_free(VtcSwtpm *self);
  * issuercert.pem form an EK trust store. Never touches the system's /var/lib/swtpm-localca.
  * This is how a swtpm stands in for a hardware TPM with a vendor certificate.
  */
-gboolean
-vtc_swtpm_manufacture(const gchar *state_dir, const gchar *ca_dir, GError **error);
+gboolean vtc_swtpm_manufacture(const gchar *state_dir, const gchar *ca_dir, GError **error);
 
 /* "swtpm:path=..." for Tss2_TctiLdr_Initialize() and TPM2TOOLS_TCTI. */
-const gchar *
-vtc_swtpm_get_tcti_conf(VtcSwtpm *self);
-const gchar *
-vtc_swtpm_get_state_dir(VtcSwtpm *self);
-GPid
-vtc_swtpm_get_pid(VtcSwtpm *self);
+const gchar *vtc_swtpm_get_tcti_conf(VtcSwtpm *self);
+const gchar *vtc_swtpm_get_state_dir(VtcSwtpm *self);
+GPid vtc_swtpm_get_pid(VtcSwtpm *self);
 
 /* A fresh ESYS context over this swtpm; free with vtc_esys_close(). */
-ESYS_CONTEXT *
-vtc_swtpm_esys_open(VtcSwtpm *self, GError **error);
+ESYS_CONTEXT *vtc_swtpm_esys_open(VtcSwtpm *self, GError **error);
 
 /* Opens an ESYS context on any TCTI configuration string ("device:/dev/tpmrm0", ...). */
-ESYS_CONTEXT *
-vtc_esys_open(const gchar *tcti_conf, GError **error);
-void
-vtc_esys_close(ESYS_CONTEXT *ctx);
+ESYS_CONTEXT *vtc_esys_open(const gchar *tcti_conf, GError **error);
+void vtc_esys_close(ESYS_CONTEXT *ctx);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VtcSwtpm, vtc_swtpm_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ESYS_CONTEXT, vtc_esys_close)

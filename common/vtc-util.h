@@ -19,8 +19,8 @@ G_BEGIN_DECLS
 static inline void
 vtc_fd_cleanup(int *fd)
 {
-	if (*fd >= 0)
-		close(*fd);
+        if (*fd >= 0)
+                close(*fd);
 }
 #define vtc_autofd __attribute__((cleanup(vtc_fd_cleanup)))
 
@@ -40,50 +40,40 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(BIO, BIO_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(BIGNUM, BN_free)
 
 /* Wipes a secret before freeing it. */
-void
-vtc_secret_free(gpointer data, gsize len);
+void vtc_secret_free(gpointer data, gsize len);
 
 /* Hex */
-gchar *
-vtc_hex_encode(const guint8 *buf, gsize len);
+gchar *vtc_hex_encode(const guint8 *buf, gsize len);
 /* Accepts upper or lower case, no separators; an odd length or a non-hex digit is an error. */
-GBytes *
-vtc_hex_decode(const gchar *hex, GError **error);
+GBytes *vtc_hex_decode(const gchar *hex, GError **error);
 /* Decodes exactly @len bytes into @out; @out is untouched on failure. */
-gboolean
-vtc_hex_decode_fixed(const gchar *hex, guint8 *out, gsize len, GError **error);
+gboolean vtc_hex_decode_fixed(const gchar *hex, guint8 *out, gsize len, GError **error);
 
 /* Reads a whole file, refusing anything larger than @max_size bytes. */
-GBytes *
-vtc_file_read(const gchar *path, gsize max_size, GError **error);
+GBytes *vtc_file_read(const gchar *path, gsize max_size, GError **error);
 /* Writes atomically (temporary file, fsync, rename). */
 gboolean
 vtc_file_write_atomic(const gchar *path, const guint8 *buf, gsize len, guint mode, GError **error);
 
 /* Hash algorithms as the TPM names them. */
 typedef struct {
-	TPM2_ALG_ID alg;
-	const gchar *name; /* "sha1", "sha256", ... as tpm2-tools and the TCG logs say */
-	guint size;
-	const gchar *ossl_name; /* NULL when OpenSSL cannot compute it */
+        TPM2_ALG_ID alg;
+        const gchar *name; /* "sha1", "sha256", ... as tpm2-tools and the TCG logs say */
+        guint size;
+        const gchar *ossl_name; /* NULL when OpenSSL cannot compute it */
 } VtcHashAlg;
 
-const VtcHashAlg *
-vtc_hash_alg_from_id(TPM2_ALG_ID alg);
-const VtcHashAlg *
-vtc_hash_alg_from_name(const gchar *name);
-const EVP_MD *
-vtc_hash_alg_get_md(const VtcHashAlg *alg);
+const VtcHashAlg *vtc_hash_alg_from_id(TPM2_ALG_ID alg);
+const VtcHashAlg *vtc_hash_alg_from_name(const gchar *name);
+const EVP_MD *vtc_hash_alg_get_md(const VtcHashAlg *alg);
 
 /* One-shot digest; @out must hold the algorithm's size. */
-gboolean
-vtc_hash(const VtcHashAlg *alg, const guint8 *buf, gsize len, guint8 *out, GError **error);
+gboolean vtc_hash(const VtcHashAlg *alg, const guint8 *buf, gsize len, guint8 *out, GError **error);
 
 /* Sets @error from a TSS2 return code: the operation, the raw code and its decoding. */
-void
-vtc_tss_set_error(GError **error, TSS2_RC rc, const gchar *operation);
-/* Sets @error with @code, the message, and the first queued OpenSSL error (then clears the queue). */
-void
-vtc_ossl_set_error(GError **error, gint code, const gchar *format, ...) G_GNUC_PRINTF(3, 4);
+void vtc_tss_set_error(GError **error, TSS2_RC rc, const gchar *operation);
+/* Sets @error with @code, the message, and the first queued OpenSSL error (then clears the queue).
+ */
+void vtc_ossl_set_error(GError **error, gint code, const gchar *format, ...) G_GNUC_PRINTF(3, 4);
 
 G_END_DECLS
