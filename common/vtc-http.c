@@ -256,6 +256,9 @@ vtc_http_client_new(const gchar *ca_file,
                 return NULL;
         }
         session = soup_session_new_with_options("tls-database", db, "timeout", 30, NULL);
+	/* vtc talks to its own peers by address: never through a proxy from the environment
+	 * (which would also pull in libproxy) */
+	soup_session_set_proxy_resolver(session, NULL);
         if (cert_file != NULL) {
                 GTlsCertificate *cert =
                     g_tls_certificate_new_from_files(cert_file, key_file, &error_local);
