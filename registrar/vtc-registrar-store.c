@@ -192,7 +192,7 @@ vtc_registrar_store_get(VtcRegistrarStore *self,
                         const gchar *id,
                         GError **error)
 {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+        g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 
         return vtc_registrar_store_get_locked(self, kind, id, error);
 }
@@ -287,7 +287,7 @@ vtc_registrar_store_register_locked(VtcRegistrarStore *self,
 gboolean
 vtc_registrar_store_register(VtcRegistrarStore *self, const VtcRegistrarRecord *rec, GError **error)
 {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+        g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
 
         if (!vtc_db_begin(self->db, error))
                 return FALSE;
@@ -305,7 +305,7 @@ vtc_registrar_store_activate(VtcRegistrarStore *self,
                              GBytes *secret,
                              GError **error)
 {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+        g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
         g_autofree gchar *sql =
             g_strdup_printf("UPDATE %s SET state = 'active', secret = NULL, activated = ?3 "
                             "WHERE id = ?1 AND secret = ?2",
@@ -337,7 +337,7 @@ vtc_registrar_store_set_vtpm_ca(VtcRegistrarStore *self,
                                 GBytes *ca_key_id,
                                 GError **error)
 {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+        g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
         g_autoptr(sqlite3_stmt) stmt =
             vtc_db_prepare(self->db,
                            "UPDATE hosts SET vtpm_ca_public = ?2, vtpm_ca_key_id = ?3 "
@@ -369,7 +369,7 @@ vtc_registrar_store_query(VtcRegistrarStore *self,
                           GBytes *param,
                           GError **error)
 {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+        g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
         g_autoptr(sqlite3_stmt) stmt = vtc_db_prepare(self->db, sql, error);
         g_autoptr(GPtrArray) out =
             g_ptr_array_new_with_free_func((GDestroyNotify)vtc_registrar_record_free);
@@ -418,7 +418,7 @@ vtc_registrar_store_delete(VtcRegistrarStore *self,
                            const gchar *id,
                            GError **error)
 {
-        g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+        g_autoptr(GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new(&self->lock);
         g_autofree gchar *sql =
             g_strdup_printf("DELETE FROM %s WHERE id = ?1", vtc_registrar_table(kind));
         g_autoptr(sqlite3_stmt) stmt = vtc_db_prepare(self->db, sql, error);
