@@ -1645,8 +1645,14 @@ vtc_runtime_policy_check_add(VtcRuntimePolicyCheck *self,
 
         if (!vtc_runtime_policy_check_entry(self, entry, index, &failure, error))
                 return FALSE;
-        if (failure != NULL)
+        if (failure == NULL)
+                return TRUE;
+        /* a hostile log can fail every one of millions of entries: keep the first ones (the
+         * stats still count them all) so memory stays bounded */
+        if (self->failures->len < VTC_RUNTIME_POLICY_MAX_KEPT_FAILURES)
                 g_ptr_array_add(self->failures, failure);
+        else
+                vtc_runtime_policy_failure_free(failure);
         return TRUE;
 }
 

@@ -135,11 +135,14 @@ gboolean vtc_runtime_policy_check_entry(VtcRuntimePolicyCheck *self,
                                         VtcRuntimePolicyFailure **out_failure,
                                         GError **error);
 /* Checks one entry and keeps its failure, if any, in the check's list. */
+#define VTC_RUNTIME_POLICY_MAX_KEPT_FAILURES 1000
+
 gboolean vtc_runtime_policy_check_add(VtcRuntimePolicyCheck *self,
                                       const VtcImaEntry *entry,
                                       guint index,
                                       GError **error);
-/* The failures kept by vtc_runtime_policy_check_add(), in log order (VtcRuntimePolicyFailure). */
+/* The failures kept by vtc_runtime_policy_check_add(), in log order (VtcRuntimePolicyFailure):
+ * the first VTC_RUNTIME_POLICY_MAX_KEPT_FAILURES; the stats count every one. */
 GPtrArray *vtc_runtime_policy_check_get_failures(VtcRuntimePolicyCheck *self);
 
 typedef struct {
