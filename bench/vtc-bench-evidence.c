@@ -50,7 +50,8 @@ main(int argc, char **argv)
             "Prints one JSON line per figure: {\"bench\",\"value\",\"unit\",\"limit\",\"ratio\"}.\n"
             "quote_verify_*: full quote checks per second against OpenSSL's raw verify rate for\n"
             "the same key. ima_replay_policy: entries per second replaying and checking a binary\n"
-            "IMA log against an allowlist, with evmctl timed on the same log.\n");
+            "IMA log against a Keylime runtime policy (vtc-policy), with evmctl timed on the same log;\n"
+            "ima_replay_allowlist: the same with a bare hash-set allowlist. *_cpu: per CPU second.\n");
         if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
                 g_printerr("vtc-bench-evidence: %s\n", error->message);
                 return 2;

@@ -1160,7 +1160,6 @@ test_policy_odd_entries(void)
         }
 }
 
-
 /* A log that fails everywhere keeps memory bounded: the first failures are kept, all counted. */
 static void
 test_policy_failure_cap(void)
@@ -1194,6 +1193,440 @@ test_policy_failure_cap(void)
         g_assert_cmpuint(stats.failed, ==, n);
 }
 
+/* ---- the digest index: entries are looked up by digest, then by path ---- */
+
+/* An entry of @path whose file digest is @len bytes of @digest (copied to a buffer of exactly
+ * that size, so that ASan sees any read past it). */
+static void
+test_index_check(const VtcRuntimePolicy *policy,
+                 const gchar *path,
+                 const gchar *alg,
+                 const guint8 *digest,
+                 gsize len,
+                 gint want_reason /* -1: accepted */)
+{
+        g_autoptr(VtcRuntimePolicyCheck) check =
+            vtc_runtime_policy_check_new(policy, VTC_RUNTIME_POLICY_CHECK_NONE);
+        g_autoptr(VtcRuntimePolicyFailure) failure = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree guint8 *copy = g_memdup2(digest, len);
+        g_autofree gchar *hex = vtc_hex_encode(digest, len);
+        VtcImaEntry entry = {
+            .pcr = 10,
+            .template_kind = VTC_IMA_TEMPLATE_IMA_NG,
+            .file_hash_alg = vtc_hash_alg_from_name(alg),
+            .file_hash = copy,
+            .file_hash_len = len,
+            .path = (gchar *)path,
+        };
+
+        g_test_message("%s %s:%s", path, alg, hex);
+        g_assert_true(vtc_runtime_policy_check_entry(check, &entry, 0, &failure, &error));
+        g_assert_no_error(error);
+        /* the index must say what the path table says */
+        g_assert_cmpint(
+            vtc_runtime_policy_lookup_digest(policy, path, entry.file_hash_alg, copy, len),
+            ==,
+            want_reason < 0);
+        if (want_reason < 0) {
+                g_assert_null(failure);
+                return;
+        }
+        g_assert_nonnull(failure);
+        g_assert_cmpint(failure->reason, ==, want_reason);
+}
+
+/* Fills @out with @len bytes: @seed in every one, @tail in the last one. */
+static void
+test_index_digest(guint8 *out, gsize len, guint8 seed, guint8 tail)
+{
+        memset(out, seed, len);
+        out[len - 1] = tail;
+}
+
+static gchar *
+test_index_hex(const gchar *alg, const guint8 *digest, gsize len)
+{
+        g_autofree gchar *hex = vtc_hex_encode(digest, len);
+        return alg != NULL ? g_strdup_printf("%s:%s", alg, hex) : g_steal_pointer(&hex);
+}
+
+/* The edge cases of looking an entry up by its digest, each one against the path table. */
+static void
+test_policy_digest_index(void)
+{
+        const gint ok = -1;
+        const gint no_path = VTC_RUNTIME_POLICY_REASON_PATH_NOT_IN_POLICY;
+        const gint no_digest = VTC_RUNTIME_POLICY_REASON_DIGEST_NOT_IN_POLICY;
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = NULL;
+        g_autofree gchar *json = NULL;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VtcRuntimePolicy) policy = NULL;
+        guint8 d1[20];
+        guint8 d1_head[20]; /* d1's first 19 bytes: the same first 8 bytes */
+        guint8 d2[20];
+        guint8 d3[32];
+        guint8 empty[20];
+        guint8 long_digest[65];
+        struct {
+                const gchar *path;
+                const gchar *digests[3];
+        } paths[] = {
+            {"/a", {"d1"}},
+            {"/b", {"d1"}}, /* the same digest under two paths */
+            {"/e", {"d1_head"}},
+            {"/c", {"d2", "sha256:d3"}},
+            {"/d", {"sm3_256:d3"}},      /* d3's bytes under another algorithm */
+            {"/g", {"sha256:d3", "d3"}}, /* the same bytes twice for one path */
+            {"/ab/c", {"d2"}},           /* a path that "/ab" is a prefix of */
+        };
+
+        test_index_digest(d1, sizeof(d1), 0x11, 0x01);
+        test_index_digest(d1_head, sizeof(d1_head), 0x11, 0x02);
+        test_index_digest(d2, sizeof(d2), 0x22, 0x22);
+        test_index_digest(d3, sizeof(d3), 0x33, 0x33);
+        test_index_digest(empty, sizeof(empty), 0xda, 0x09);
+        test_index_digest(long_digest, sizeof(long_digest), 0x11, 0x01);
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "meta");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "version");
+        json_builder_add_int_value(b, 1);
+        json_builder_end_object(b);
+        json_builder_set_member_name(b, "digests");
+        json_builder_begin_object(b);
+        for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+                json_builder_set_member_name(b, paths[i].path);
+                json_builder_begin_array(b);
+                for (guint j = 0; j < G_N_ELEMENTS(paths[i].digests); j++) {
+                        const gchar *name = paths[i].digests[j];
+                        const gchar *colon;
+                        g_autofree gchar *alg = NULL;
+                        g_autofree gchar *text = NULL;
+                        if (name == NULL)
+                                break;
+                        colon = strchr(name, ':');
+                        if (colon != NULL) {
+                                alg = g_strndup(name, colon - name);
+                                name = colon + 1;
+                        }
+                        if (g_strcmp0(name, "d1") == 0)
+                                text = test_index_hex(alg, d1, sizeof(d1));
+                        else if (g_strcmp0(name, "d1_head") == 0)
+                                text = test_index_hex(alg, d1_head, sizeof(d1_head));
+                        else if (g_strcmp0(name, "d2") == 0)
+                                text = test_index_hex(alg, d2, sizeof(d2));
+                        else
+                                text = test_index_hex(alg, d3, sizeof(d3));
+                        json_builder_add_string_value(b, text);
+                }
+                json_builder_end_array(b);
+        }
+        /* the empty file's digest under more paths than are compared one by one */
+        for (guint i = 0; i < 20; i++) {
+                g_autofree gchar *path = g_strdup_printf("/empty/%u", i);
+                g_autofree gchar *text = test_index_hex(NULL, empty, sizeof(empty));
+                json_builder_set_member_name(b, path);
+                json_builder_begin_array(b);
+                json_builder_add_string_value(b, text);
+                json_builder_end_array(b);
+        }
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        root = json_builder_get_root(b);
+        json_generator_set_root(gen, root);
+        json = json_generator_to_data(gen, NULL);
+        policy = vtc_runtime_policy_new_from_json(json, strlen(json), &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(vtc_runtime_policy_get_n_paths(policy), ==, G_N_ELEMENTS(paths) + 20);
+
+        /* one digest, two paths: each accepted, a third path is not */
+        test_index_check(policy, "/a", "sha1", d1, sizeof(d1), ok);
+        test_index_check(policy, "/b", "sha1", d1, sizeof(d1), ok);
+        test_index_check(policy, "/x", "sha1", d1, sizeof(d1), no_path);
+        /* a digest of path A presented with path B: B's digest is wrong, or B is unknown */
+        test_index_check(policy, "/c", "sha1", d1, sizeof(d1), no_digest);
+        test_index_check(policy, "/a", "sha1", d2, sizeof(d2), no_digest);
+        test_index_check(policy, "/c", "sha1", d2, sizeof(d2), ok);
+        test_index_check(policy, "/ab", "sha1", d2, sizeof(d2), no_path);
+        test_index_check(policy, "/ab/c/", "sha1", d2, sizeof(d2), no_path);
+        test_index_check(policy, "/", "sha1", d2, sizeof(d2), no_path);
+        test_index_check(policy, "", "sha1", d2, sizeof(d2), no_path);
+        /* the same first 8 bytes are not the same digest */
+        test_index_check(policy, "/e", "sha1", d1_head, sizeof(d1_head), ok);
+        test_index_check(policy, "/e", "sha1", d1, sizeof(d1), no_digest);
+        test_index_check(policy, "/a", "sha1", d1_head, sizeof(d1_head), no_digest);
+        /* an algorithm named in the policy must be the entry's; a bare digest matches any */
+        test_index_check(policy, "/c", "sha256", d3, sizeof(d3), ok);
+        test_index_check(policy, "/c", "sm3_256", d3, sizeof(d3), no_digest);
+        test_index_check(policy, "/d", "sm3_256", d3, sizeof(d3), ok);
+        test_index_check(policy, "/d", "sha256", d3, sizeof(d3), no_digest);
+        test_index_check(policy, "/g", "sha256", d3, sizeof(d3), ok);
+        test_index_check(policy, "/g", "sm3_256", d3, sizeof(d3), ok);
+        test_index_check(policy, "/g", "sha3_256", d3, sizeof(d3), ok);
+        /* a digest shared by many paths */
+        for (guint i = 0; i < 20; i++) {
+                g_autofree gchar *path = g_strdup_printf("/empty/%u", i);
+                test_index_check(policy, path, "sha1", empty, sizeof(empty), ok);
+                test_index_check(policy, path, "sha1", d1, sizeof(d1), no_digest);
+        }
+        test_index_check(policy, "/empty/20", "sha1", empty, sizeof(empty), no_path);
+        test_index_check(policy, "/a", "sha1", empty, sizeof(empty), no_digest);
+        /* lengths no policy digest has, the shortest shorter than the index's hash */
+        test_index_check(policy, "/a", "sha1", d1, 19, no_digest);
+        test_index_check(policy, "/a", "sha1", d1, 8, no_digest);
+        test_index_check(policy, "/a", "sha1", d1, 4, no_digest);
+        test_index_check(policy, "/a", "sha1", d1, 1, no_digest);
+        test_index_check(policy, "/a", "sha1", long_digest, sizeof(long_digest), no_digest);
+}
+
+/* Many paths sharing digests, every (path, digest, algorithm): the index against the path
+ * table, and the reason against whether the path is in the policy. */
+static void
+test_policy_digest_index_random(void)
+{
+        enum { N_POOL = 40, N_PATHS = 300, N_UNKNOWN = 30 };
+        const gchar *algs[] = {"sha1", "sha256", "sm3_256", "sha384"};
+        g_autoptr(GString) json = g_string_new("{\"meta\": {\"version\": 1}, \"digests\": {");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VtcRuntimePolicy) policy = NULL;
+        guint8 pool[N_POOL][48];
+        gsize pool_len[N_POOL];
+        guint n_accepted = 0;
+
+        for (guint i = 0; i < N_POOL; i++) {
+                pool_len[i] = i % 3 == 0 ? 32 : i % 7 == 0 ? 48 : 20;
+                for (gsize j = 0; j < pool_len[i]; j++)
+                        pool[i][j] = (guint8)g_test_rand_int_range(0, 256);
+                /* some share their first 8 (or more) bytes with the one before */
+                if (i % 4 == 1)
+                        memcpy(pool[i], pool[i - 1], 8 + i % 5);
+        }
+        for (guint p = 0; p < N_PATHS; p++) {
+                guint n = (guint)g_test_rand_int_range(1, 4);
+                g_string_append_printf(json, "%s\"/p/%u\": [", p > 0 ? ", " : "", p);
+                for (guint k = 0; k < n; k++) {
+                        /* pool[0] is under a tenth of the paths: more than are scanned */
+                        guint d =
+                            p % 10 == 0 && k == 0 ? 0 : (guint)g_test_rand_int_range(0, N_POOL);
+                        g_autofree gchar *hex = vtc_hex_encode(pool[d], pool_len[d]);
+                        const gchar *alg = NULL;
+                        if (g_test_rand_bit())
+                                alg = pool_len[d] == 20 ? "sha1"
+                                      : pool_len[d] == 32
+                                          ? (g_test_rand_bit() ? "sha256" : "sm3_256")
+                                          : "sha384";
+                        g_string_append_printf(json,
+                                               "%s\"%s%s%s\"",
+                                               k > 0 ? ", " : "",
+                                               alg != NULL ? alg : "",
+                                               alg != NULL ? ":" : "",
+                                               hex);
+                }
+                g_string_append(json, "]");
+        }
+        g_string_append(json, "}}");
+        policy = vtc_runtime_policy_new_from_json(json->str, json->len, &error);
+        g_assert_no_error(error);
+
+        for (guint p = 0; p < N_PATHS + N_UNKNOWN; p++) {
+                g_autofree gchar *path = g_strdup_printf("/p/%u", p);
+                g_autoptr(VtcRuntimePolicyCheck) check =
+                    vtc_runtime_policy_check_new(policy, VTC_RUNTIME_POLICY_CHECK_NONE);
+                for (guint d = 0; d < N_POOL; d++) {
+                        for (guint a = 0; a < G_N_ELEMENTS(algs); a++) {
+                                g_autoptr(VtcRuntimePolicyFailure) failure = NULL;
+                                VtcImaEntry entry = {
+                                    .pcr = 10,
+                                    .template_kind = VTC_IMA_TEMPLATE_IMA_NG,
+                                    .file_hash_alg = vtc_hash_alg_from_name(algs[a]),
+                                    .file_hash = pool[d],
+                                    .file_hash_len = pool_len[d],
+                                    .path = path,
+                                };
+                                gboolean want =
+                                    vtc_runtime_policy_lookup_digest(policy,
+                                                                     path,
+                                                                     entry.file_hash_alg,
+                                                                     pool[d],
+                                                                     pool_len[d]);
+                                g_assert_true(vtc_runtime_policy_check_entry(check,
+                                                                             &entry,
+                                                                             0,
+                                                                             &failure,
+                                                                             &error));
+                                g_assert_no_error(error);
+                                if (want) {
+                                        g_assert_null(failure);
+                                        n_accepted++;
+                                        continue;
+                                }
+                                g_assert_nonnull(failure);
+                                g_assert_cmpint(failure->reason,
+                                                ==,
+                                                p < N_PATHS
+                                                    ? VTC_RUNTIME_POLICY_REASON_DIGEST_NOT_IN_POLICY
+                                                    : VTC_RUNTIME_POLICY_REASON_PATH_NOT_IN_POLICY);
+                        }
+                }
+        }
+        /* every path has at least one digest, accepted under at least one algorithm */
+        g_assert_cmpuint(n_accepted, >=, N_PATHS);
+}
+
+/* Excludes skip the regex for a path that starts with none of their literal prefixes: the
+ * verdict must be the regexes', each run on its own, whatever the patterns. */
+static void
+test_policy_excludes_prefixes(void)
+{
+        const gchar *with_prefixes[] = {
+            "/tmp/.*",
+            "/var/log/.*",
+            "/var/.*\\.log",
+            "/var/",
+            "/tmpx?/y",
+            "/ab{2}c",
+            "/ab*d",
+            "/ac+e",
+            "/q\\.r",
+            "boot_aggregate",
+            "/z:;@%=~!<>&'\"-,_9",
+            "/zz.*",
+            "/d.t/.*",
+        };
+        const gchar *without[] = {"(?i)/UPPER/.*", "/alt/a|/other/.*", "/grp/(x|y)/.*"};
+        /* alternations, every other pattern with a prefix */
+        const gchar *alternation[] = {"/tmp/.*", "/alt/a|/other/.*", "/grp/(x|y)/.*"};
+        const gchar *everything[] = {"/tmp/.*", ""};
+        const gchar *backref[] = {"/b(a)\\1x", "/tmp/.*"};
+        const gchar *paths[] = {
+            "",
+            "/",
+            "/tmp",
+            "/tmp/",
+            "/tmp/x",
+            "/tmpy",
+            "/tmp/y",
+            "/tmpx/y",
+            "/tmpxx/y",
+            "/va",
+            "/var",
+            "/var/",
+            "/var/log",
+            "/var/log/x",
+            "/var/a.log",
+            "/var/z.log",
+            "/var/zz",
+            "/dat/x",
+            "/d.t/x",
+            "/d/t/x",
+            "/a",
+            "/ab",
+            "/abbc",
+            "/abc",
+            "/ad",
+            "/abbbd",
+            "/ace",
+            "/ae",
+            "/q.r",
+            "/qxr",
+            "/q",
+            "boot_aggregate",
+            "boot_aggregat",
+            "/z:;@%=~!<>&'\"-,_9",
+            "/z:;@%=~!<>&'\"-,_",
+            "/zz",
+            "/zzz",
+            "/zy",
+            "/UPPER/x",
+            "/upper/x",
+            "/alt/a",
+            "/alt/b",
+            "/other/z",
+            "/grp/x/1",
+            "/grp/z/1",
+            "/baax",
+            "/bab",
+            "\xff/tmp/",
+            "/tmp/\xff",
+            "~",
+        };
+        struct {
+                const gchar *const *patterns;
+                guint n;
+        } sets[] = {
+            {with_prefixes, G_N_ELEMENTS(with_prefixes)},
+            {without, G_N_ELEMENTS(without)},
+            {backref, G_N_ELEMENTS(backref)},
+            {alternation, G_N_ELEMENTS(alternation)},
+            {everything, G_N_ELEMENTS(everything)},
+            {NULL, 0}, /* with_prefixes and without */
+        };
+
+        for (guint s = 0; s < G_N_ELEMENTS(sets); s++) {
+                g_autoptr(JsonBuilder) b = json_builder_new();
+                g_autoptr(JsonGenerator) gen = json_generator_new();
+                g_autoptr(JsonNode) root = NULL;
+                g_autoptr(GPtrArray) patterns = g_ptr_array_new();
+                g_autoptr(GPtrArray) regexes =
+                    g_ptr_array_new_with_free_func((GDestroyNotify)g_regex_unref);
+                g_autofree gchar *json = NULL;
+                g_autoptr(GError) error = NULL;
+                g_autoptr(VtcRuntimePolicy) policy = NULL;
+
+                if (sets[s].patterns != NULL) {
+                        for (guint i = 0; i < sets[s].n; i++)
+                                g_ptr_array_add(patterns, (gpointer)sets[s].patterns[i]);
+                } else {
+                        for (guint i = 0; i < G_N_ELEMENTS(with_prefixes); i++)
+                                g_ptr_array_add(patterns, (gpointer)with_prefixes[i]);
+                        for (guint i = 0; i < G_N_ELEMENTS(without); i++)
+                                g_ptr_array_add(patterns, (gpointer)without[i]);
+                }
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "meta");
+                json_builder_begin_object(b);
+                json_builder_set_member_name(b, "version");
+                json_builder_add_int_value(b, 1);
+                json_builder_end_object(b);
+                json_builder_set_member_name(b, "digests");
+                json_builder_begin_object(b);
+                json_builder_end_object(b);
+                json_builder_set_member_name(b, "excludes");
+                json_builder_begin_array(b);
+                for (guint i = 0; i < patterns->len; i++) {
+                        GRegex *re = g_regex_new(g_ptr_array_index(patterns, i),
+                                                 G_REGEX_RAW | G_REGEX_ANCHORED,
+                                                 0,
+                                                 &error);
+                        g_assert_no_error(error);
+                        g_ptr_array_add(regexes, re);
+                        json_builder_add_string_value(b, g_ptr_array_index(patterns, i));
+                }
+                json_builder_end_array(b);
+                json_builder_end_object(b);
+                root = json_builder_get_root(b);
+                json_generator_set_root(gen, root);
+                json = json_generator_to_data(gen, NULL);
+                policy = vtc_runtime_policy_new_from_json(json, strlen(json), &error);
+                g_assert_no_error(error);
+                g_assert_cmpuint(vtc_runtime_policy_get_n_excludes(policy), ==, patterns->len);
+
+                for (guint i = 0; i < G_N_ELEMENTS(paths); i++) {
+                        g_autofree gchar *escaped = g_strescape(paths[i], NULL);
+                        gboolean want = FALSE;
+                        for (guint j = 0; j < regexes->len && !want; j++)
+                                want =
+                                    g_regex_match(g_ptr_array_index(regexes, j), paths[i], 0, NULL);
+                        g_test_message("set %u, %s: %s", s, escaped, want ? "excluded" : "not");
+                        g_assert_cmpint(vtc_runtime_policy_is_excluded(policy, paths[i]), ==, want);
+                }
+        }
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1210,5 +1643,8 @@ main(int argc, char **argv)
         g_test_add_func("/policy/limits", test_policy_limits);
         g_test_add_func("/policy/odd-entries", test_policy_odd_entries);
         g_test_add_func("/policy/failure-cap", test_policy_failure_cap);
+        g_test_add_func("/policy/digest-index", test_policy_digest_index);
+        g_test_add_func("/policy/digest-index-random", test_policy_digest_index_random);
+        g_test_add_func("/policy/excludes-prefixes", test_policy_excludes_prefixes);
         return g_test_run();
 }
