@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
 #include "vtc-certify.h"
 #include "vtc-credential.h"
@@ -181,11 +182,20 @@ vtc_registrar_check_host_id(const gchar *id, GError **error)
         }
         for (gsize i = 0; i < len; i++) {
                 if (!g_ascii_isalnum(id[i]) && id[i] != '.' && id[i] != '_' && id[i] != '-') {
-                        g_set_error(error,
-                                    VTC_ERROR,
-                                    VTC_ERROR_INVALID_ARGUMENT,
-                                    "a host id may not contain '%c'",
-                                    id[i]);
+                        /* one byte of a multi-byte character would make the JSON error
+                         * body invalid UTF-8 */
+                        if (g_ascii_isprint(id[i]))
+                                g_set_error(error,
+                                            VTC_ERROR,
+                                            VTC_ERROR_INVALID_ARGUMENT,
+                                            "a host id may not contain '%c'",
+                                            id[i]);
+                        else
+                                g_set_error(error,
+                                            VTC_ERROR,
+                                            VTC_ERROR_INVALID_ARGUMENT,
+                                            "a host id may not contain the byte 0x%02x",
+                                            (guint)(guint8)id[i]);
                         return FALSE;
                 }
         }
@@ -931,6 +941,13 @@ vtc_registrar_http_cb(SoupServer *server,
         job->path = g_strdup(path);
         job->body = body != NULL ? soup_message_body_flatten(body) : NULL;
         job->admin = vtc_http_has_client_cert(msg);
+        /* libsoup 3.2 gives a message the client certificate only when the TLS handshake
+         * completes, so later requests on a kept-alive connection would look anonymous:
+         * a connection that authenticated serves one request. */
+        if (job->admin)
+                soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                             "Connection",
+                                             "close");
         g_task_set_task_data(task, job, (GDestroyNotify)vtc_registrar_job_free);
         soup_server_message_pause(msg);
         g_task_run_in_thread(task, vtc_registrar_job_thread);
@@ -940,6 +957,7 @@ gboolean
 vtc_registrar_listen(VtcRegistrar *self, guint *out_port, GError **error)
 {
         VtcConfig *c = self->config;
+        GSList *listeners;
 
         self->server = vtc_http_server_new(vtc_config_get_string(c, "tls", "cert"),
                                            vtc_config_get_string(c, "tls", "key"),
@@ -949,9 +967,28 @@ vtc_registrar_listen(VtcRegistrar *self, guint *out_port, GError **error)
         if (self->server == NULL)
                 return FALSE;
         vtc_http_server_add_handler(self->server, "/v1", vtc_registrar_http_cb, self);
-        return vtc_http_server_listen(self->server,
-                                      vtc_config_get_string(c, "server", "address"),
-                                      (guint)vtc_config_get_int(c, "server", "port"),
-                                      out_port,
-                                      error);
+        if (!vtc_http_server_listen(self->server,
+                                    vtc_config_get_string(c, "server", "address"),
+                                    (guint)vtc_config_get_int(c, "server", "port"),
+                                    out_port,
+                                    error))
+                return FALSE;
+        /* GLib listens with a backlog of 10: a burst of enrollments (hosts booting their VMs)
+         * overflows it and the dropped connections retry only after 1, 3, 7... seconds. Linux
+         * takes a new backlog from a second listen() (GLib refuses to set it once listening). */
+        listeners = soup_server_get_listeners(self->server);
+        for (GSList *l = listeners; l != NULL; l = l->next) {
+                if (listen(g_socket_get_fd(l->data), SOMAXCONN) != 0) {
+                        int e = errno;
+                        g_slist_free(listeners);
+                        g_set_error(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_IO,
+                                    "raising the listen backlog: %s",
+                                    g_strerror(e));
+                        return FALSE;
+                }
+        }
+        g_slist_free(listeners);
+        return TRUE;
 }
