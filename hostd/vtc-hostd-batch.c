@@ -2,148 +2,22 @@
 #include "vtc-hostd-batch.h"
 
 #include <math.h>
-#include <openssl/evp.h>
 
 #include "vtc-error.h"
 #include "vtc-tpm.h"
-#include "vtc-util.h"
 
 /*
- * The tree is built here rather than with vtc_merkle_tree_new(), with the same RFC 6962 layout
- * (vtc-merkle.h; the tests check every proof with vtc_merkle_verify_inclusion() and the root
- * against vtc_merkle_tree_new()), for speed: vtc-merkle.c hashes with OpenSSL 3's one-shot
- * SHA256(), which fetches the algorithm on every call, and that costs more than the hash itself
- * (about 1 µs, and worse with two threads fetching at once: the main loop hashing leaves while
- * the worker builds the previous batch's tree). Here SHA-256 is fetched once and every hash reuses
- * one EVP_MD_CTX per thread. A 4096-leaf tree is 4095 node hashes on the worker; a leaf is one
- * hash on the main loop per submission.
+ * The tree is vtc-merkle.h's (RFC 6962): vtc_merkle_leaf_hash() on the main loop, one per
+ * submission; vtc_merkle_tree_new() over a batch's leaves on the TPM worker, in the quote's job.
  */
-typedef struct {
-        EVP_MD *md; /* a reference */
-        EVP_MD_CTX *ctx;
-} VtcHostdBatchHasher;
-
-static gboolean
-vtc_hostd_batch_hasher_init(VtcHostdBatchHasher *h, EVP_MD *md, GError **error)
-{
-        h->md = md;
-        EVP_MD_up_ref(md);
-        h->ctx = EVP_MD_CTX_new();
-        if (h->ctx == NULL) {
-                vtc_ossl_set_error(error, VTC_ERROR_FAILED, "allocating a digest context");
-                return FALSE;
-        }
-        return TRUE;
-}
-
-static void
-vtc_hostd_batch_hasher_clear(VtcHostdBatchHasher *h)
-{
-        g_clear_pointer(&h->ctx, EVP_MD_CTX_free);
-        g_clear_pointer(&h->md, EVP_MD_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VtcHostdBatchHasher, vtc_hostd_batch_hasher_clear)
-
-/* SHA-256(@prefix || @a || @b) */
-static void
-vtc_hostd_batch_hash(VtcHostdBatchHasher *h,
-                     guint8 prefix,
-                     const guint8 *a,
-                     gsize alen,
-                     const guint8 *b,
-                     gsize blen,
-                     guint8 out[VTC_MERKLE_HASH_SIZE])
-{
-        /* SHA-256 over memory with a fetched algorithm fails only when memory is gone, where
-         * GLib aborts anyway */
-        if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1 ||
-            EVP_DigestUpdate(h->ctx, &prefix, 1) != 1 || EVP_DigestUpdate(h->ctx, a, alen) != 1 ||
-            EVP_DigestUpdate(h->ctx, b, blen) != 1 || EVP_DigestFinal_ex(h->ctx, out, NULL) != 1)
-                g_error("SHA-256 failed");
-}
-
-/* The levels of the tree, leaves first, root last (vtc-merkle.c's layout). */
-typedef struct {
-        guint n_levels;
-        guint8 *levels[VTC_MERKLE_MAX_PROOF + 1];
-        gsize level_len[VTC_MERKLE_MAX_PROOF + 1];
-} VtcHostdBatchTree;
-
-static void
-vtc_hostd_batch_tree_clear(VtcHostdBatchTree *t)
-{
-        for (guint l = 0; l < t->n_levels; l++)
-                g_free(t->levels[l]);
-        t->n_levels = 0;
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(VtcHostdBatchTree, vtc_hostd_batch_tree_clear)
-
-/* Takes @leaves (1 to VTC_MERKLE_MAX_LEAVES hashes): pairs neighbours bottom-up and carries an
- * odd last node up unchanged, which is RFC 6962's split at the largest power of two below n. */
-static void
-vtc_hostd_batch_tree_build(VtcHostdBatchTree *t,
-                           VtcHostdBatchHasher *h,
-                           guint8 *leaves,
-                           gsize n_leaves)
-{
-        t->levels[0] = leaves;
-        t->level_len[0] = n_leaves;
-        t->n_levels = 1;
-        while (t->level_len[t->n_levels - 1] > 1) {
-                guint l = t->n_levels;
-                const guint8 *below = t->levels[l - 1];
-                gsize n_below = t->level_len[l - 1];
-                gsize n = (n_below + 1) / 2;
-                guint8 *level = g_malloc(n * VTC_MERKLE_HASH_SIZE);
-
-                for (gsize j = 0; j < n_below / 2; j++)
-                        vtc_hostd_batch_hash(h,
-                                             0x01,
-                                             below + 2 * j * VTC_MERKLE_HASH_SIZE,
-                                             VTC_MERKLE_HASH_SIZE,
-                                             below + (2 * j + 1) * VTC_MERKLE_HASH_SIZE,
-                                             VTC_MERKLE_HASH_SIZE,
-                                             level + j * VTC_MERKLE_HASH_SIZE);
-                if (n_below % 2 == 1)
-                        memcpy(level + (n - 1) * VTC_MERKLE_HASH_SIZE,
-                               below + (n_below - 1) * VTC_MERKLE_HASH_SIZE,
-                               VTC_MERKLE_HASH_SIZE);
-                t->levels[l] = level;
-                t->level_len[l] = n;
-                t->n_levels++;
-        }
-}
 
 /* What the worker gives back: the quote, and the tree for the main loop to read the proofs
  * from (O(log n) copies per answer, no per-leaf proof array in between). */
 typedef struct {
         VtcHostdBatchQuote *quote;
-        VtcHostdBatchTree tree;
+        VtcMerkleTree *tree;
         gint64 busy_us;
 } VtcHostdBatchJobOut;
-
-/* The audit path of leaf @index, bottom-up; *@out_n hashes. */
-static void
-vtc_hostd_batch_tree_proof(const VtcHostdBatchTree *t, gsize index, guint8 *out, gsize *out_n)
-{
-        gsize n = 0;
-
-        for (guint l = 0; l + 1 < t->n_levels; l++) {
-                gsize sibling = index ^ 1;
-
-                /* a node without a sibling is carried up: nothing to add at this level */
-                if (sibling < t->level_len[l]) {
-                        memcpy(out + n * VTC_MERKLE_HASH_SIZE,
-                               t->levels[l] + sibling * VTC_MERKLE_HASH_SIZE,
-                               VTC_MERKLE_HASH_SIZE);
-                        n++;
-                }
-                index >>= 1;
-        }
-        *out_n = n;
-}
 
 /* A binding waiting for, or in, a batch. */
 typedef struct {
@@ -158,7 +32,6 @@ typedef struct {
         gsize n_leaves;
         TPML_PCR_SELECTION selection;
         guint64 serial;
-        EVP_MD *md; /* a reference */
 } VtcHostdBatchJobIn;
 
 typedef struct _VtcHostdBatchRun VtcHostdBatchRun;
@@ -173,8 +46,6 @@ struct _VtcHostdBatch {
         GSource *timer;
         gboolean due;                /* the pending bindings must go with the next quote */
         VtcHostdBatchRun *in_flight; /* at most one quote at a time */
-        EVP_MD *md;                  /* SHA-256, fetched once */
-        VtcHostdBatchHasher hasher;  /* the main loop's, for leaves */
         guint64 serial;
         /* metrics, with per-bucket (not yet cumulative) histogram counts */
         VtcHostdBatchMetrics metrics;
@@ -248,8 +119,6 @@ vtc_hostd_batch_job_in_free(VtcHostdBatchJobIn *in)
         if (in == NULL)
                 return;
         g_free(in->leaves);
-        if (in->md != NULL)
-                EVP_MD_free(in->md);
         g_free(in);
 }
 
@@ -259,7 +128,7 @@ vtc_hostd_batch_job_out_free(VtcHostdBatchJobOut *out)
         if (out == NULL)
                 return;
         vtc_hostd_batch_quote_unref(out->quote);
-        vtc_hostd_batch_tree_clear(&out->tree);
+        g_clear_pointer(&out->tree, vtc_merkle_tree_free);
         g_free(out);
 }
 
@@ -282,17 +151,17 @@ vtc_hostd_batch_job(VtcHostdTpm *tpm,
 {
         VtcHostdBatchJobIn *in = data;
         gint64 start = g_get_monotonic_time();
-        g_auto(VtcHostdBatchHasher) hasher = {0};
         g_autoptr(VtcHostdBatchJobOut) out = g_new0(VtcHostdBatchJobOut, 1);
         VtcHostdBatchQuote *quote;
 
-        if (!vtc_hostd_batch_hasher_init(&hasher, in->md, error))
+        out->tree = vtc_merkle_tree_new(in->leaves, in->n_leaves, error);
+        if (out->tree == NULL)
                 return FALSE;
-        /* the tree owns the leaves from here */
-        vtc_hostd_batch_tree_build(&out->tree, &hasher, g_steal_pointer(&in->leaves), in->n_leaves);
+        /* the tree has its own copy */
+        g_clear_pointer(&in->leaves, g_free);
         out->quote = g_atomic_rc_box_new0(VtcHostdBatchQuote);
         quote = out->quote;
-        memcpy(quote->root, out->tree.levels[out->tree.n_levels - 1], VTC_MERKLE_HASH_SIZE);
+        memcpy(quote->root, vtc_merkle_tree_get_root(out->tree), VTC_MERKLE_HASH_SIZE);
         quote->tree_size = in->n_leaves;
         quote->serial = in->serial;
         if (!vtc_hostd_tpm_worker_quote(tpm,
@@ -368,6 +237,7 @@ vtc_hostd_batch_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         for (guint i = 0; i < run->requests->len; i++) {
                 VtcHostdBatchRequest *req = g_ptr_array_index(run->requests, i);
                 VtcHostdBatchAnswer *answer;
+                g_autoptr(GError) proof_error = NULL;
 
                 if (self != NULL)
                         vtc_hostd_batch_record_latency(self, now - req->submitted);
@@ -383,7 +253,16 @@ vtc_hostd_batch_done_cb(GObject *source, GAsyncResult *res, gpointer user_data)
                 answer->quote = vtc_hostd_batch_quote_ref(out->quote);
                 answer->leaf_index = i;
                 memcpy(answer->leaf, req->leaf, sizeof(answer->leaf));
-                vtc_hostd_batch_tree_proof(&out->tree, i, answer->proof, &answer->n_proof);
+                /* leaf i of a tree of run->requests->len leaves: this cannot fail */
+                if (!vtc_merkle_tree_get_proof(out->tree,
+                                               i,
+                                               answer->proof,
+                                               &answer->n_proof,
+                                               &proof_error)) {
+                        vtc_hostd_batch_answer_free(answer);
+                        g_task_return_error(req->task, g_steal_pointer(&proof_error));
+                        continue;
+                }
                 g_task_return_pointer(req->task,
                                       answer,
                                       (GDestroyNotify)vtc_hostd_batch_answer_free);
@@ -455,8 +334,6 @@ vtc_hostd_batch_flush(VtcHostdBatch *self)
         in->n_leaves = n;
         in->selection = self->selection;
         in->serial = ++self->serial;
-        in->md = self->md;
-        EVP_MD_up_ref(in->md);
         for (guint i = 0; i < n; i++) {
                 VtcHostdBatchRequest *req = g_queue_pop_head(&self->pending);
 
@@ -510,14 +387,7 @@ vtc_hostd_batch_submit_async(VtcHostdBatch *self,
         }
         req = g_new0(VtcHostdBatchRequest, 1);
         req->task = g_steal_pointer(&task);
-        /* vtc_merkle_leaf_hash(), on the batcher's reused context */
-        vtc_hostd_batch_hash(&self->hasher,
-                             0x00,
-                             vm_uuid,
-                             16,
-                             binding,
-                             VTC_MERKLE_HASH_SIZE,
-                             req->leaf);
+        vtc_merkle_leaf_hash(vm_uuid, binding, req->leaf);
         req->submitted = g_get_monotonic_time();
         g_queue_push_tail(&self->pending, req);
         self->metrics.submitted++;
@@ -603,16 +473,6 @@ vtc_hostd_batch_new(VtcHostdTpm *tpm,
                 vtc_hostd_batch_selection_default(&sel);
         }
         self = g_new0(VtcHostdBatch, 1);
-        self->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        if (self->md == NULL) {
-                vtc_ossl_set_error(error, VTC_ERROR_FAILED, "fetching SHA-256");
-                vtc_hostd_batch_free(self);
-                return NULL;
-        }
-        if (!vtc_hostd_batch_hasher_init(&self->hasher, self->md, error)) {
-                vtc_hostd_batch_free(self);
-                return NULL;
-        }
         self->tpm = tpm;
         self->context = g_main_context_ref_thread_default();
         self->selection = sel;
@@ -646,9 +506,6 @@ vtc_hostd_batch_free(VtcHostdBatch *self)
                                         "hostd is shutting down: no host quote for this binding");
                 vtc_hostd_batch_request_free(req);
         }
-        vtc_hostd_batch_hasher_clear(&self->hasher);
-        if (self->md != NULL)
-                EVP_MD_free(self->md);
         if (self->context != NULL)
                 g_main_context_unref(self->context);
         g_free(self);

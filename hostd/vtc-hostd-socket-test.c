@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 
+#include "vtc-hostd-proto.h"
 #include "vtc-hostd-socket.h"
 #include "vtc-test-common.h"
 #include "vtc-util.h"
@@ -106,7 +107,8 @@ static void
 vtc_hostd_socket_call_test(Fixture *f, gconstpointer user_data)
 {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) answer = vtc_hostd_socket_call(f->path, "{\"op\":\"x\"}", 5000, &error);
+        g_autoptr(GBytes) answer =
+            vtc_hostd_proto_call(f->path, "{\"op\":\"x\"}", 10, 5000, &error);
         g_autofree gchar *expect = g_strdup_printf("{\"ok\":true,\"uid\":%u,\"pid\":%d,\"len\":10}",
                                                    (guint)getuid(),
                                                    (gint)getpid());
@@ -126,7 +128,8 @@ static void
 vtc_hostd_socket_late_test(Fixture *f, gconstpointer user_data)
 {
         g_autoptr(GError) error = NULL;
-        g_autoptr(GBytes) answer = vtc_hostd_socket_call(f->path, "{late}", 5000, &error);
+        g_autoptr(GBytes) answer =
+            vtc_hostd_proto_call(f->path, "{late}", strlen("{late}"), 5000, &error);
 
         g_assert_no_error(error);
         g_assert_cmpmem(g_bytes_get_data(answer, NULL),
@@ -135,7 +138,7 @@ vtc_hostd_socket_late_test(Fixture *f, gconstpointer user_data)
                         23);
         /* and a deadline shorter than the handler's delay times out cleanly */
         g_clear_pointer(&answer, g_bytes_unref);
-        answer = vtc_hostd_socket_call(f->path, "{late}", 10, &error);
+        answer = vtc_hostd_proto_call(f->path, "{late}", strlen("{late}"), 10, &error);
         g_assert_null(answer);
         g_assert_error(error, VTC_ERROR, VTC_ERROR_TIMEOUT);
 }
@@ -185,7 +188,7 @@ vtc_hostd_socket_bad_frames_test(Fixture *f, gconstpointer user_data)
                 g_assert_cmpint(read(fd, buf, sizeof(buf)), ==, 0);
         }
         /* the server still serves */
-        answer = vtc_hostd_socket_call(f->path, "{}", 5000, &error);
+        answer = vtc_hostd_proto_call(f->path, "{}", strlen("{}"), 5000, &error);
         g_assert_no_error(error);
         g_assert_nonnull(answer);
 }
@@ -195,7 +198,7 @@ vtc_hostd_socket_unreachable_test(void)
 {
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) answer =
-            vtc_hostd_socket_call("/nonexistent/hostd.sock", "{}", 100, &error);
+            vtc_hostd_proto_call("/nonexistent/hostd.sock", "{}", strlen("{}"), 100, &error);
 
         g_assert_null(answer);
         g_assert_error(error, VTC_ERROR, VTC_ERROR_UNAVAILABLE);

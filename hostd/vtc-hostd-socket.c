@@ -2,7 +2,6 @@
 #include "vtc-hostd-socket.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -259,97 +258,4 @@ vtc_hostd_socket_free(VtcHostdSocket *self)
         unlink(self->path);
         g_free(self->path);
         g_free(self);
-}
-
-/* ---- client --------------------------------------------------------------------------- */
-
-static gboolean
-vtc_hostd_socket_io(int fd,
-                    gboolean writing,
-                    guint8 *buf,
-                    gsize len,
-                    gint64 deadline,
-                    GError **error)
-{
-        gsize done = 0;
-
-        while (done < len) {
-                struct pollfd p = {.fd = fd, .events = writing ? POLLOUT : POLLIN};
-                gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-                ssize_t n;
-
-                if (left <= 0 || poll(&p, 1, (int)left) == 0) {
-                        g_set_error_literal(error,
-                                            VTC_ERROR,
-                                            VTC_ERROR_TIMEOUT,
-                                            "hostd did not answer in time");
-                        return FALSE;
-                }
-                n = writing ? write(fd, buf + done, len - done) : read(fd, buf + done, len - done);
-                if (n < 0 && (errno == EINTR || errno == EAGAIN))
-                        continue;
-                if (n <= 0) {
-                        int e = errno;
-                        g_set_error(error,
-                                    VTC_ERROR,
-                                    VTC_ERROR_IO,
-                                    "talking to hostd: %s",
-                                    n == 0 ? "connection closed" : g_strerror(e));
-                        return FALSE;
-                }
-                done += (gsize)n;
-        }
-        return TRUE;
-}
-
-GBytes *
-vtc_hostd_socket_call(const gchar *path, const gchar *request, guint timeout_ms, GError **error)
-{
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        vtc_autofd int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-        gsize len = strlen(request);
-        guint8 header[4] = {(guint8)(len >> 24),
-                            (guint8)(len >> 16),
-                            (guint8)(len >> 8),
-                            (guint8)len};
-        g_autofree guint8 *answer = NULL;
-        gsize alen;
-
-        if (fd < 0 || strlen(path) >= sizeof(sa.sun_path)) {
-                g_set_error(error, VTC_ERROR, VTC_ERROR_IO, "cannot use socket %s", path);
-                return NULL;
-        }
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS) {
-                int e = errno;
-                g_set_error(error,
-                            VTC_ERROR,
-                            VTC_ERROR_UNAVAILABLE,
-                            "cannot reach hostd at %s: %s",
-                            path,
-                            g_strerror(e));
-                return NULL;
-        }
-        if (len == 0 || len > VTC_HOSTD_SOCKET_MAX_FRAME ||
-            !vtc_hostd_socket_io(fd, TRUE, header, 4, deadline, error) ||
-            !vtc_hostd_socket_io(fd, TRUE, (guint8 *)request, len, deadline, error) ||
-            !vtc_hostd_socket_io(fd, FALSE, header, 4, deadline, error)) {
-                if (error != NULL && *error == NULL)
-                        g_set_error_literal(error,
-                                            VTC_ERROR,
-                                            VTC_ERROR_INVALID_ARGUMENT,
-                                            "bad request size");
-                return NULL;
-        }
-        alen = ((gsize)header[0] << 24) | ((gsize)header[1] << 16) | ((gsize)header[2] << 8) |
-               header[3];
-        if (alen == 0 || alen > VTC_HOSTD_SOCKET_MAX_FRAME) {
-                g_set_error(error, VTC_ERROR, VTC_ERROR_INVALID_DATA, "hostd answered a bad frame");
-                return NULL;
-        }
-        answer = g_malloc(alen);
-        if (!vtc_hostd_socket_io(fd, FALSE, answer, alen, deadline, error))
-                return NULL;
-        return g_bytes_new_take(g_steal_pointer(&answer), alen);
 }

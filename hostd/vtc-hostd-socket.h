@@ -34,9 +34,7 @@ gint vtc_hostd_socket_request_get_pid(VtcHostdSocketRequest *req);
 /* Sends @answer (a JSON object's text) framed, closes the connection and frees @req. */
 void vtc_hostd_socket_reply(VtcHostdSocketRequest *req, const gchar *answer);
 
-/* Client side, blocking with a deadline: for tools and tests. Returns the answer's bytes. */
-GBytes *
-vtc_hostd_socket_call(const gchar *path, const gchar *request, guint timeout_ms, GError **error);
+/* The client side is vtc_hostd_proto_call() (vtc-hostd-proto.h). */
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VtcHostdSocket, vtc_hostd_socket_free)
 
