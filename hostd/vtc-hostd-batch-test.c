@@ -197,8 +197,8 @@ check_answer(Fixture *fx, const Request *req, GHashTable *quotes_seen)
 }
 
 /*
- * Every batch's root is vtc_merkle_tree_new()'s over its leaves in index order (the batcher
- * builds its own tree), and each index was handed out once.
+ * Every batch's root is vtc_merkle_tree_new()'s over its leaves in index order, so leaf order
+ * and the tree match what verifiers rebuild, and each index was handed out once.
  */
 static void
 check_roots(const Request *reqs, guint n)
