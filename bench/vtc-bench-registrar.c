@@ -38,6 +38,7 @@
 #include "vtc-ca.h"
 #include "vtc-config.h"
 #include "vtc-credential.h"
+#include "vtc-http.h"
 #include "vtc-registrar.h"
 #include "vtc-util.h"
 
@@ -804,11 +805,9 @@ static SoupMessage *
 vtc_bench_http_message(VtcBenchHttpRun *run, const gchar *path, const gchar *body)
 {
         g_autofree gchar *url = g_strconcat(run->base_url, path, NULL);
-        SoupMessage *msg = soup_message_new("POST", url);
-        g_autoptr(GBytes) bytes = g_bytes_new_static(body, strlen(body));
 
-        soup_message_set_request_body_from_bytes(msg, "application/json", bytes);
-        return msg;
+        /* as every vtc client sends it: on a kept-alive connection */
+        return vtc_http_client_message_new(run->session, "POST", url, body, NULL);
 }
 
 static void
@@ -847,9 +846,7 @@ vtc_bench_http_registered_cb(GObject *source, GAsyncResult *res, gpointer data)
                 vtc_bench_http_fail(slot, "software ActivateCredential", status, body);
                 return;
         }
-        /* the message copies nothing: keep the body alive with the message */
         slot->msg = vtc_bench_http_message(run, slot->e->activate_path, activate);
-        g_object_set_data_full(G_OBJECT(slot->msg), "body", g_steal_pointer(&activate), g_free);
         soup_session_send_and_read_async(run->session,
                                          slot->msg,
                                          G_PRIORITY_DEFAULT,

@@ -472,8 +472,12 @@ vtc_credential_ecc_seed(const TPM2B_PUBLIC *ek,
                 return FALSE;
         }
         ctx = EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL);
+        /* No second validation of the EK point: importing it (EC_POINT_oct2point) already
+         * refused points off the curve, and the NIST curves have cofactor 1, so the full
+         * public-key check EVP_PKEY_derive_set_peer() would add (a scalar multiplication by
+         * the group order, as costly as the ECDH itself) cannot find anything more. */
         if (ctx == NULL || EVP_PKEY_derive_init(ctx) != 1 ||
-            EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
+            EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) != 1 ||
             EVP_PKEY_derive(ctx, keys->z, &z_len) != 1) {
                 vtc_ossl_set_error(error, VTC_ERROR_FAILED, "ECDH with the EK");
                 return FALSE;

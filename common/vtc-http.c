@@ -256,9 +256,9 @@ vtc_http_client_new(const gchar *ca_file,
                 return NULL;
         }
         session = soup_session_new_with_options("tls-database", db, "timeout", 30, NULL);
-	/* vtc talks to its own peers by address: never through a proxy from the environment
-	 * (which would also pull in libproxy) */
-	soup_session_set_proxy_resolver(session, NULL);
+        /* vtc talks to its own peers by address: never through a proxy from the environment
+         * (which would also pull in libproxy) */
+        soup_session_set_proxy_resolver(session, NULL);
         if (cert_file != NULL) {
                 GTlsCertificate *cert =
                     g_tls_certificate_new_from_files(cert_file, key_file, &error_local);
@@ -276,18 +276,15 @@ vtc_http_client_new(const gchar *ca_file,
         return g_steal_pointer(&session);
 }
 
-GBytes *
-vtc_http_client_request(SoupSession *session,
-                        const gchar *method,
-                        const gchar *url,
-                        const gchar *body,
-                        guint *out_status,
-                        GError **error)
+SoupMessage *
+vtc_http_client_message_new(SoupSession *session,
+                            const gchar *method,
+                            const gchar *url,
+                            const gchar *body,
+                            GError **error)
 {
         g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-        g_autoptr(GError) error_local = NULL;
         GTlsCertificate *cert = g_object_get_data(G_OBJECT(session), "vtc-client-cert");
-        GBytes *reply;
 
         if (msg == NULL) {
                 g_set_error(error, VTC_ERROR, VTC_ERROR_INVALID_ARGUMENT, "bad URL '%s'", url);
@@ -299,6 +296,24 @@ vtc_http_client_request(SoupSession *session,
                 g_autoptr(GBytes) b = g_bytes_new(body, strlen(body));
                 soup_message_set_request_body_from_bytes(msg, "application/json", b);
         }
+        soup_message_add_flags(msg, SOUP_MESSAGE_IDEMPOTENT);
+        return g_steal_pointer(&msg);
+}
+
+GBytes *
+vtc_http_client_request(SoupSession *session,
+                        const gchar *method,
+                        const gchar *url,
+                        const gchar *body,
+                        guint *out_status,
+                        GError **error)
+{
+        g_autoptr(SoupMessage) msg = vtc_http_client_message_new(session, method, url, body, error);
+        g_autoptr(GError) error_local = NULL;
+        GBytes *reply;
+
+        if (msg == NULL)
+                return NULL;
         reply = soup_session_send_and_read(session, msg, NULL, &error_local);
         if (reply == NULL) {
                 g_set_error(error,

@@ -33,7 +33,11 @@ vtc_vtpm_ca_key_id(EVP_PKEY *key, guint8 out[20], GError **error)
 static gboolean
 vtc_vtpm_ca_add_ext(X509 *cert, X509_EXTENSION *ext, GError **error)
 {
-        if (ext == NULL || X509_add_ext(cert, ext, -1) != 1) {
+        /* X509_add_ext() adds a copy: @ext is ours to free either way */
+        gboolean ok = ext != NULL && X509_add_ext(cert, ext, -1) == 1;
+
+        X509_EXTENSION_free(ext);
+        if (!ok) {
                 vtc_ossl_set_error(error, VTC_ERROR_FAILED, "adding a certificate extension");
                 return FALSE;
         }

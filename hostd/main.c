@@ -6,6 +6,7 @@
 #include <locale.h>
 #include <stdio.h>
 
+#include "vtc-hostd-install.h"
 #include "vtc-hostd.h"
 
 static gboolean
@@ -15,11 +16,67 @@ vtc_hostd_quit_cb(gpointer user_data)
         return G_SOURCE_REMOVE;
 }
 
+/* The programs installed beside this one (meson puts them all in bindir). */
+static gchar *
+vtc_hostd_sibling_program(const gchar *name)
+{
+        g_autofree gchar *self = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree gchar *dir = NULL;
+
+        if (self == NULL)
+                return NULL;
+        dir = g_path_get_dirname(self);
+        return g_build_filename(dir, name, NULL);
+}
+
+static int
+vtc_hostd_install_main(const gchar *prefix_root,
+                       const gchar *hook_program,
+                       const gchar *certify_program,
+                       const gchar *policy,
+                       gboolean uninstall)
+{
+        g_autofree gchar *hook =
+            hook_program != NULL ? g_strdup(hook_program) : vtc_hostd_sibling_program("vtc-hook");
+        g_autofree gchar *certify = certify_program != NULL
+                                        ? g_strdup(certify_program)
+                                        : vtc_hostd_sibling_program("vtc-vtpm-certify");
+        VtcHostdInstallOptions opts = {
+            .prefix_root = prefix_root,
+            .hook_program = hook,
+            .certify_program = certify,
+            .policy = policy,
+        };
+        g_autoptr(GPtrArray) changes = vtc_hostd_install_changes_new();
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *report = NULL;
+        gboolean ok = uninstall ? vtc_hostd_uninstall(&opts, changes, &error)
+                                : vtc_hostd_install(&opts, changes, &error);
+
+        report = vtc_hostd_install_report(&opts, changes, uninstall);
+        printf("vtc-hostd: %s%s\n%s",
+               uninstall ? "uninstall" : "install",
+               ok ? "" : " failed part-way; done so far:",
+               report);
+        fflush(stdout);
+        if (!ok) {
+                g_printerr("vtc-hostd: %s\n", error->message);
+                return 1;
+        }
+        return 0;
+}
+
 int
 main(int argc, char **argv)
 {
         g_autofree gchar *config_path = NULL;
         gboolean print_config = FALSE;
+        gboolean install = FALSE;
+        gboolean uninstall = FALSE;
+        g_autofree gchar *prefix_root = NULL;
+        g_autofree gchar *hook_program = NULL;
+        g_autofree gchar *certify_program = NULL;
+        g_autofree gchar *policy = NULL;
         GOptionEntry entries[] = {
             {"config",
              'c',
@@ -35,6 +92,48 @@ main(int argc, char **argv)
              &print_config,
              "print every configuration key with its default and meaning, then exit",
              NULL},
+            {"install",
+             0,
+             0,
+             G_OPTION_ARG_NONE,
+             &install,
+             "install the libvirt hook and swtpm_setup's configuration (see below), then exit",
+             NULL},
+            {"uninstall",
+             0,
+             0,
+             G_OPTION_ARG_NONE,
+             &uninstall,
+             "undo --install: put the site's saved files back, then exit",
+             NULL},
+            {"prefix-root",
+             0,
+             0,
+             G_OPTION_ARG_FILENAME,
+             &prefix_root,
+             "with --install/--uninstall: work on the system image under DIR (default /)",
+             "DIR"},
+            {"hook-program",
+             0,
+             0,
+             G_OPTION_ARG_FILENAME,
+             &hook_program,
+             "with --install: the vtc-hook program the hook links to (default: beside vtc-hostd)",
+             "PATH"},
+            {"certify-program",
+             0,
+             0,
+             G_OPTION_ARG_FILENAME,
+             &certify_program,
+             "with --install: the vtc-vtpm-certify program (default: beside vtc-hostd)",
+             "PATH"},
+            {"policy",
+             0,
+             0,
+             G_OPTION_ARG_STRING,
+             &policy,
+             "with --install: fail_closed (default) or fail_open, for a new /etc/vtc/hook.conf",
+             "POLICY"},
             {NULL}};
         g_autoptr(GOptionContext) ctx = g_option_context_new("- the vtc host daemon");
         g_autoptr(GError) error = NULL;
@@ -59,13 +158,41 @@ main(int argc, char **argv)
             "/run/vtc/hostd.sock) serves the hook (root) and the certify tool (root or tss).\n"
             "Design and protocol: doc/hostd.md.\n"
             "\n"
-            "Example:\n"
-            "  vtc-hostd --config /etc/vtc/hostd.conf\n"
+            "Installing (--install, as root):\n"
+            "  /etc/libvirt/hooks/qemu.d/50-vtc   symlink to vtc-hook (libvirtd must be restarted:\n"
+            "                                     it looks for hooks only when it starts)\n"
+            "  /etc/swtpm_setup.conf              create_certs_tool = vtc-vtpm-certify, the site's\n"
+            "                                     other settings kept; also tss's\n"
+            "                                     ~/.config/swtpm_setup.conf when it exists (it wins)\n"
+            "  /etc/vtc/hook.conf, certify.conf   written only when absent\n"
+            "  /run/vtc (root:tss 0750), /var/lib/vtc (0700, with install.manifest)\n"
+            "  A site's file that differs is kept as FILE.vtc-saved (or .vtc-saved.N; a hook as\n"
+            "  /etc/libvirt/hooks/50-vtc.vtc-saved) and reported; running it again changes nothing.\n"
+            "  Directories and files swtpm_setup uses as tss are given back to tss. --uninstall\n"
+            "  removes what vtc wrote (unless changed since) and puts the saved files back.\n"
             "\n"
-            "Exit status: 0 after SIGTERM or SIGINT, 1 when it cannot start (the reason is printed),\n"
-            "2 on a bad command line.\n");
+            "Examples:\n"
+            "  vtc-hostd --config /etc/vtc/hostd.conf\n"
+            "  vtc-hostd --install && systemctl restart libvirtd\n"
+            "  vtc-hostd --install --prefix-root /srv/image --hook-program /usr/bin/vtc-hook \\\n"
+            "      --certify-program /usr/bin/vtc-vtpm-certify\n"
+            "\n"
+            "Exit status: 0 after SIGTERM or SIGINT (or a completed --install/--uninstall), 1 when\n"
+            "it cannot start or the install fails (the reason is printed), 2 on a bad command line.\n");
         if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
                 g_printerr("vtc-hostd: %s\n", error->message);
+                return 2;
+        }
+        if (install || uninstall)
+                return vtc_hostd_install_main(prefix_root,
+                                              hook_program,
+                                              certify_program,
+                                              policy,
+                                              uninstall);
+        if (prefix_root != NULL || hook_program != NULL || certify_program != NULL ||
+            policy != NULL) {
+                g_printerr("vtc-hostd: --prefix-root, --hook-program, --certify-program and "
+                           "--policy go with --install or --uninstall\n");
                 return 2;
         }
         if (print_config) {

@@ -733,6 +733,89 @@ test_limits(Fixture *fx, gconstpointer data)
         gate_clear(&gate);
 }
 
+/* The quote hook runs on the worker, in the quote's job, once per batch; its value reaches every
+ * answer of that batch, and its failure fails the batch. */
+typedef struct {
+        GThread *main_thread;
+        guint calls;
+        gboolean fail;
+        gboolean on_worker;
+        gboolean saw_quote;
+} HookState;
+
+static gboolean
+hook_cb(VtcHostdBatchQuote *quote, gpointer user_data, GError **error)
+{
+        HookState *st = user_data;
+
+        st->calls++;
+        st->on_worker = g_thread_self() != st->main_thread;
+        st->saw_quote = quote->attest != NULL && quote->signature != NULL && quote->pcrs != NULL;
+        if (st->fail) {
+                g_set_error_literal(error, VTC_ERROR, VTC_ERROR_CONFLICT, "the hook says no");
+                return FALSE;
+        }
+        quote->hook_value = 1000 + st->calls;
+        return TRUE;
+}
+
+static void
+test_quote_hook(Fixture *fx, gconstpointer data)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VtcHostdBatch) batch = NULL;
+        g_autoptr(GHashTable) quotes_seen = g_hash_table_new(NULL, NULL);
+        HookState st = {.main_thread = g_thread_self()};
+        Request reqs[8];
+        guint n_done = 0;
+        VtcHostdBatchMetrics m = {0};
+
+        batch = vtc_hostd_batch_new(fx->tpm, NULL, 50, 0, &error);
+        g_assert_no_error(error);
+        vtc_hostd_batch_set_quote_hook(batch, hook_cb, &st);
+        for (guint i = 0; i < 4; i++) {
+                request_init(&reqs[i], batch, i, &n_done);
+                request_submit(&reqs[i]);
+        }
+        wait_count(&n_done, 4);
+        g_assert_cmpuint(st.calls, ==, 1);
+        g_assert_true(st.on_worker);
+        g_assert_true(st.saw_quote);
+        for (guint i = 0; i < 4; i++) {
+                check_answer(fx, &reqs[i], quotes_seen);
+                g_assert_cmpuint(reqs[i].answer->quote->hook_value, ==, 1001);
+        }
+        /* a failing hook fails its batch, with its error */
+        st.fail = TRUE;
+        for (guint i = 4; i < 6; i++) {
+                request_init(&reqs[i], batch, i, &n_done);
+                request_submit(&reqs[i]);
+        }
+        wait_count(&n_done, 6);
+        g_assert_cmpuint(st.calls, ==, 2);
+        for (guint i = 4; i < 6; i++) {
+                g_assert_error(reqs[i].error, VTC_ERROR, VTC_ERROR_CONFLICT);
+                g_assert_nonnull(strstr(reqs[i].error->message, "the hook says no"));
+        }
+        vtc_hostd_batch_get_metrics(batch, &m);
+        g_assert_cmpuint(m.quotes, ==, 1);
+        g_assert_cmpuint(m.quote_failures, ==, 1);
+        /* cleared: not called, the value stays 0 */
+        vtc_hostd_batch_set_quote_hook(batch, NULL, &st);
+        for (guint i = 6; i < 8; i++) {
+                request_init(&reqs[i], batch, i, &n_done);
+                request_submit(&reqs[i]);
+        }
+        wait_count(&n_done, 8);
+        g_assert_cmpuint(st.calls, ==, 2);
+        for (guint i = 6; i < 8; i++) {
+                check_answer(fx, &reqs[i], quotes_seen);
+                g_assert_cmpuint(reqs[i].answer->quote->hook_value, ==, 0);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(reqs); i++)
+                request_clear(&reqs[i]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -744,6 +827,7 @@ main(int argc, char **argv)
         ADD("/hostd-batch/loop-not-blocked", test_loop_not_blocked);
         ADD("/hostd-batch/tpm-lost", test_tpm_lost);
         ADD("/hostd-batch/limits", test_limits);
+        ADD("/hostd-batch/quote-hook", test_quote_hook);
 #undef ADD
         return g_test_run();
 }

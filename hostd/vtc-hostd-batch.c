@@ -32,6 +32,8 @@ typedef struct {
         gsize n_leaves;
         TPML_PCR_SELECTION selection;
         guint64 serial;
+        VtcHostdBatchQuoteHook hook;
+        gpointer hook_data;
 } VtcHostdBatchJobIn;
 
 typedef struct _VtcHostdBatchRun VtcHostdBatchRun;
@@ -47,6 +49,8 @@ struct _VtcHostdBatch {
         gboolean due;                /* the pending bindings must go with the next quote */
         VtcHostdBatchRun *in_flight; /* at most one quote at a time */
         guint64 serial;
+        VtcHostdBatchQuoteHook hook;
+        gpointer hook_data;
         /* metrics, with per-bucket (not yet cumulative) histogram counts */
         VtcHostdBatchMetrics metrics;
 };
@@ -172,6 +176,8 @@ vtc_hostd_batch_job(VtcHostdTpm *tpm,
                                         &quote->signature,
                                         &quote->pcrs,
                                         error))
+                return FALSE;
+        if (in->hook != NULL && !in->hook(quote, in->hook_data, error))
                 return FALSE;
         out->busy_us = g_get_monotonic_time() - start;
         *out_result = g_steal_pointer(&out);
@@ -334,6 +340,8 @@ vtc_hostd_batch_flush(VtcHostdBatch *self)
         in->n_leaves = n;
         in->selection = self->selection;
         in->serial = ++self->serial;
+        in->hook = self->hook;
+        in->hook_data = self->hook_data;
         for (guint i = 0; i < n; i++) {
                 VtcHostdBatchRequest *req = g_queue_pop_head(&self->pending);
 
@@ -509,6 +517,13 @@ vtc_hostd_batch_free(VtcHostdBatch *self)
         if (self->context != NULL)
                 g_main_context_unref(self->context);
         g_free(self);
+}
+
+void
+vtc_hostd_batch_set_quote_hook(VtcHostdBatch *self, VtcHostdBatchQuoteHook hook, gpointer user_data)
+{
+        self->hook = hook;
+        self->hook_data = hook != NULL ? user_data : NULL;
 }
 
 void

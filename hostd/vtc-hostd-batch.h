@@ -57,7 +57,8 @@ typedef struct {
         VtcPcrValues *pcrs; /* the quoted PCR values */
         guint8 root[VTC_MERKLE_HASH_SIZE];
         gsize tree_size;
-        guint64 serial; /* the batch's number, from 1 */
+        guint64 serial;     /* the batch's number, from 1 */
+        guint64 hook_value; /* what the quote hook set, 0 without one */
 } VtcHostdBatchQuote;
 
 VtcHostdBatchQuote *vtc_hostd_batch_quote_ref(VtcHostdBatchQuote *quote);
@@ -73,6 +74,25 @@ typedef struct {
 } VtcHostdBatchAnswer;
 
 void vtc_hostd_batch_answer_free(VtcHostdBatchAnswer *answer);
+
+/*
+ * Runs on the TPM worker inside each batch's quote job, right after the quote was taken (and its
+ * PCR values read), before anything is answered: for state that must be read atomically with
+ * the quote with respect to other TPM jobs (hostd's vTPM log, whose appends and extends are TPM
+ * jobs too). It may set @quote->hook_value; when it fails, the batch fails with its error.
+ */
+typedef gboolean (*VtcHostdBatchQuoteHook)(VtcHostdBatchQuote *quote,
+                                           gpointer user_data,
+                                           GError **error);
+
+/*
+ * Sets (or with NULL clears) the quote hook for the batches flushed from now on. @user_data must
+ * stay valid until the worker has run every quote job queued while it was set: after clearing
+ * it, any vtc_hostd_tpm_run_sync() job waits for them (the worker runs jobs in order).
+ */
+void vtc_hostd_batch_set_quote_hook(VtcHostdBatch *self,
+                                    VtcHostdBatchQuoteHook hook,
+                                    gpointer user_data);
 
 /*
  * Queues a binding for the next batch; @callback runs on the batcher's context once its quote

@@ -298,29 +298,29 @@ vtc_hostd_log_start(VtcHostd *self, GError **error)
                                     (gpointer *)&pcr,
                                     error))
                 return FALSE;
-        if (!vtc_vtpm_log_check_pcr(self->log,
-                                    self->pcr,
-                                    g_bytes_get_data(pcr, NULL),
-                                    g_bytes_get_size(pcr),
-                                    &repair,
-                                    &error_local)) {
-                /* a zeroed PCR under a non-empty log: the host rebooted (PCRs reset). The old log
-                 * stays beside the new one; verifiers see the TPM's resetCount change in the quote.
-                 */
-                if (memcmp(g_bytes_get_data(pcr, NULL), zeros, 32) == 0 &&
-                    vtc_vtpm_log_get_count(self->log) > 0) {
-                        g_autofree gchar *old = vtc_vtpm_log_rotate(self->log, error);
-                        if (old == NULL)
-                                return FALSE;
-                        g_message("PCR %u was reset (host reboot): the previous vTPM log is now %s",
-                                  self->pcr,
-                                  old);
-                } else {
-                        g_propagate_prefixed_error(error,
-                                                   g_steal_pointer(&error_local),
-                                                   "refusing to serve: ");
+        /* a zeroed PCR under a non-empty log: the host rebooted (PCRs reset). The old log stays
+         * beside the new one; verifiers see the TPM's resetCount change in the quote. This comes
+         * before the check: with a one-entry log a reset PCR also equals the replay without the
+         * last entry, which the check would take for a lost extend and "repair" across the
+         * reboot. */
+        if (memcmp(g_bytes_get_data(pcr, NULL), zeros, 32) == 0 &&
+            vtc_vtpm_log_get_count(self->log) > 0) {
+                g_autofree gchar *old = vtc_vtpm_log_rotate(self->log, error);
+                if (old == NULL)
                         return FALSE;
-                }
+                g_message("PCR %u was reset (host reboot): the previous vTPM log is now %s",
+                          self->pcr,
+                          old);
+        } else if (!vtc_vtpm_log_check_pcr(self->log,
+                                           self->pcr,
+                                           g_bytes_get_data(pcr, NULL),
+                                           g_bytes_get_size(pcr),
+                                           &repair,
+                                           &error_local)) {
+                g_propagate_prefixed_error(error,
+                                           g_steal_pointer(&error_local),
+                                           "refusing to serve: ");
+                return FALSE;
         }
         if (repair != NULL) {
                 job = g_new0(VtcHostdLogJob, 1);
@@ -331,6 +331,33 @@ vtc_hostd_log_start(VtcHostd *self, GError **error)
                         return FALSE;
                 }
                 vtc_hostd_log_job_free(job);
+                /* the log takes no append until it has seen the PCR agree with it */
+                g_clear_pointer(&pcr, g_bytes_unref);
+                if (!vtc_hostd_tpm_run_sync(self->tpm,
+                                            vtc_hostd_pcr_job,
+                                            GUINT_TO_POINTER(self->pcr),
+                                            (GDestroyNotify)g_bytes_unref,
+                                            (gpointer *)&pcr,
+                                            error))
+                        return FALSE;
+                if (!vtc_vtpm_log_check_pcr(self->log,
+                                            self->pcr,
+                                            g_bytes_get_data(pcr, NULL),
+                                            g_bytes_get_size(pcr),
+                                            &repair,
+                                            error)) {
+                        g_prefix_error(error, "refusing to serve after repairing the vTPM log: ");
+                        return FALSE;
+                }
+                if (repair != NULL) {
+                        g_set_error(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_VERIFY_FAILED,
+                                    "refusing to serve: PCR %u still lags the vTPM log after its "
+                                    "repair",
+                                    self->pcr);
+                        return FALSE;
+                }
                 g_message("repaired the vTPM log: its last entry's extend had been lost");
         }
         job = g_new0(VtcHostdLogJob, 1);
@@ -525,6 +552,9 @@ vtc_hostd_certify_done(GObject *source, GAsyncResult *res, gpointer user_data)
 
         if (!vtc_hostd_tpm_run_finish(self->tpm, res, (gpointer *)&cert, &error) ||
             (call->request->certify.type == VTC_HOSTD_CERT_EK &&
+             /* swtpm_setup certifies the RSA EK (NV 0x01c00002) and then an ECC EK: the log
+              * names the RSA EK, as vtc_hostd_ek_from_state() does for older vTPMs */
+             EVP_PKEY_get_base_id(call->request->certify.ek) == EVP_PKEY_RSA &&
              (!vtc_hostd_spki_digest(call->request->certify.ek, digest, &error) ||
               !vtc_hostd_ek_record(self, call->request->certify.vm_uuid, digest, &error)))) {
                 g_prefix_error(&error,

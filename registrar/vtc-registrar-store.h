@@ -7,8 +7,10 @@ G_BEGIN_DECLS
 
 /*
  * The registrar's state in sqlite: hosts (hardware TPM identities and their vTPM CA keys) and
- * agents (guest vTPM identities and the host that made each vTPM). Every change is one
- * transaction; the store is safe to call from several threads.
+ * agents (guest vTPM identities and the host that made each vTPM). Every change is atomic and
+ * durable (fsync'ed) when its call returns; concurrent changes share one commit, each in its own
+ * savepoint, so one that fails fails alone. Reads see only committed changes. The store is safe
+ * to call from several threads.
  */
 typedef enum {
         VTC_REGISTRAR_KIND_HOST,
