@@ -40,12 +40,8 @@
 #include "vtc-credential.h"
 #include "vtc-http.h"
 #include "vtc-registrar.h"
+#include "vtc-tpm.h"
 #include "vtc-util.h"
-
-/* TCG EK Credential Profile, template L-1/L-2: PolicyA (PolicySecret(TPM_RH_ENDORSEMENT)). */
-static const guint8 vtc_bench_policy_a[32] = {
-    0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xb3, 0xf8, 0x1a, 0x90, 0xcc, 0x8d, 0x46, 0xa5, 0xd7, 0x24,
-    0xfd, 0x52, 0xd7, 0x6e, 0x06, 0x52, 0x0b, 0x64, 0xf2, 0xa1, 0xda, 0x1b, 0x33, 0x14, 0x69, 0xaa};
 
 #define VTC_BENCH_EK_POOL 8
 
@@ -174,40 +170,20 @@ vtc_bench_ek_public(VtcBenchEkType type, EVP_PKEY *key, TPM2B_PUBLIC *out, GErro
 {
         TPMT_PUBLIC *p = &out->publicArea;
 
-        memset(out, 0, sizeof(*out));
-        p->nameAlg = TPM2_ALG_SHA256;
-        p->objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                              TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_ADMINWITHPOLICY |
-                              TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
-        p->authPolicy.size = sizeof(vtc_bench_policy_a);
-        memcpy(p->authPolicy.buffer, vtc_bench_policy_a, sizeof(vtc_bench_policy_a));
+        vtc_tpm_template_ek(type == VTC_BENCH_EK_RSA ? VTC_TPM_KEY_RSA2048 : VTC_TPM_KEY_ECC_P256,
+                            out);
         if (type == VTC_BENCH_EK_RSA) {
                 g_autoptr(BIGNUM) n = NULL;
 
-                p->type = TPM2_ALG_RSA;
-                p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.rsaDetail.symmetric.keyBits.aes = 128;
-                p->parameters.rsaDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-                p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_NULL;
-                p->parameters.rsaDetail.keyBits = 2048;
                 if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) != 1 ||
                     BN_bn2binpad(n, p->unique.rsa.buffer, 256) != 256) {
                         vtc_ossl_set_error(error, VTC_ERROR_FAILED, "reading an RSA modulus");
                         return FALSE;
                 }
                 p->unique.rsa.size = 256;
-        } else {
-                p->type = TPM2_ALG_ECC;
-                p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
-                p->parameters.eccDetail.symmetric.keyBits.aes = 128;
-                p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
-                p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-                p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-                p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-                if (!vtc_bench_ecc_point(key, &p->unique.ecc, error))
-                        return FALSE;
+                return TRUE;
         }
-        return TRUE;
+        return vtc_bench_ecc_point(key, &p->unique.ecc, error);
 }
 
 /* A restricted ECDSA signing AK (vtc_tpm_template_ak()) with a fresh key's point. */

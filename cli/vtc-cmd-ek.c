@@ -208,14 +208,8 @@ vtc_cmd_ek_check(int argc, char **argv)
         g_set_prgname("vtc ek check");
         g_option_context_set_description(ctx, vtc_cmd_ek_description);
         g_option_context_add_main_entries(ctx, entries, NULL);
-        if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-                g_printerr("vtc ek check: %s\n", error->message);
+        if (!vtc_cli_parse_options(ctx, "vtc ek check", FALSE, &argc, &argv))
                 return VTC_EXIT_USAGE;
-        }
-        if (argc > 1) {
-                g_printerr("vtc ek check: unexpected argument '%s'\n", argv[1]);
-                return VTC_EXIT_USAGE;
-        }
         if (cert_path == NULL || ek_path == NULL || store_dir == NULL) {
                 g_printerr("vtc ek check: --cert, --ek and --store are required\n");
                 return VTC_EXIT_USAGE;
@@ -266,34 +260,15 @@ vtc_cmd_ek_check(int argc, char **argv)
         return VTC_EXIT_OK;
 }
 
-static void
-vtc_cmd_ek_usage(FILE *out)
-{
-        fprintf(out,
-                "Usage: vtc ek COMMAND [OPTIONS]\n"
-                "\n"
-                "Commands:\n"
-                "  check    check an EK certificate: its chain to a trust store, and that it\n"
-                "           certifies the TPM's EK public key\n"
-                "\n"
-                "Run `vtc ek check --help` for its options, exit status and an example.\n");
-}
-
 int
 vtc_cmd_ek(int argc, char **argv)
 {
-        if (argc < 2) {
-                vtc_cmd_ek_usage(stderr);
-                return VTC_EXIT_USAGE;
-        }
-        if (g_strcmp0(argv[1], "--help") == 0 || g_strcmp0(argv[1], "-h") == 0 ||
-            g_strcmp0(argv[1], "help") == 0) {
-                vtc_cmd_ek_usage(stdout);
-                return VTC_EXIT_OK;
-        }
-        if (g_strcmp0(argv[1], "check") == 0)
-                return vtc_cmd_ek_check(argc - 1, argv + 1);
-        g_printerr("vtc ek: unknown command '%s'\n\n", argv[1]);
-        vtc_cmd_ek_usage(stderr);
-        return VTC_EXIT_USAGE;
+        return vtc_cli_dispatch_one(
+            "vtc ek",
+            argc,
+            argv,
+            "check",
+            vtc_cmd_ek_check,
+            "check an EK certificate: its chain to a trust store, and that it\n"
+            "           certifies the TPM's EK public key");
 }

@@ -285,14 +285,8 @@ vtc_cmd_ima_check(int argc, char **argv)
             "  vtc ima check --policy runtime-policy.json \\\n"
             "      /sys/kernel/security/ima/binary_runtime_measurements\n"
             "  vtc ima check --policy signed-policy.json --policy-key signer.pub --json ima.log\n");
-        if (!g_option_context_parse(octx, &argc, &argv, &error)) {
-                g_printerr("vtc ima check: %s\n", error->message);
+        if (!vtc_cli_parse_options(octx, "vtc ima check", TRUE, &argc, &argv))
                 return VTC_EXIT_USAGE;
-        }
-        if (argc != 2) {
-                g_printerr("vtc ima check: expected one FILE (see --help)\n");
-                return VTC_EXIT_USAGE;
-        }
         if (policy_path == NULL) {
                 g_printerr("vtc ima check: --policy is required (see --help)\n");
                 return VTC_EXIT_USAGE;
@@ -301,16 +295,8 @@ vtc_cmd_ima_check(int argc, char **argv)
                 g_printerr("vtc ima check: bad --max-failures\n");
                 return VTC_EXIT_USAGE;
         }
-        if (format_str == NULL || g_strcmp0(format_str, "auto") == 0)
-                format = VTC_IMA_FORMAT_AUTO;
-        else if (g_strcmp0(format_str, "ascii") == 0)
-                format = VTC_IMA_FORMAT_ASCII;
-        else if (g_strcmp0(format_str, "binary") == 0)
-                format = VTC_IMA_FORMAT_BINARY;
-        else {
-                g_printerr("vtc ima check: unknown --format '%s'\n", format_str);
+        if (!vtc_cli_parse_ima_format("vtc ima check", format_str, &format))
                 return VTC_EXIT_USAGE;
-        }
 
         policy = vtc_ima_check_load_policy(policy_path, key_path, &error);
         if (policy == NULL) {

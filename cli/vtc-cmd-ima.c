@@ -303,24 +303,10 @@ vtc_ima_replay_main(int argc, char **argv)
             "\n"
             "Example:\n"
             "  vtc ima replay --json /sys/kernel/security/ima/binary_runtime_measurements\n");
-        if (!g_option_context_parse(octx, &argc, &argv, &error)) {
-                g_printerr("vtc ima replay: %s\n", error->message);
+        if (!vtc_cli_parse_options(octx, "vtc ima replay", TRUE, &argc, &argv))
                 return VTC_EXIT_USAGE;
-        }
-        if (argc != 2) {
-                g_printerr("vtc ima replay: expected one FILE (see --help)\n");
+        if (!vtc_cli_parse_ima_format("vtc ima replay", format_str, &format))
                 return VTC_EXIT_USAGE;
-        }
-        if (format_str == NULL || g_strcmp0(format_str, "auto") == 0)
-                format = VTC_IMA_FORMAT_AUTO;
-        else if (g_strcmp0(format_str, "ascii") == 0)
-                format = VTC_IMA_FORMAT_ASCII;
-        else if (g_strcmp0(format_str, "binary") == 0)
-                format = VTC_IMA_FORMAT_BINARY;
-        else {
-                g_printerr("vtc ima replay: unknown --format '%s'\n", format_str);
-                return VTC_EXIT_USAGE;
-        }
         if (offset < 0 || (guint64)offset >= VTC_IMA_MAX_ENTRIES) {
                 g_printerr("vtc ima replay: bad --offset\n");
                 return VTC_EXIT_USAGE;
@@ -408,45 +394,31 @@ vtc_ima_replay_main(int argc, char **argv)
         return VTC_EXIT_OK;
 }
 
-static void
-vtc_ima_usage(FILE *out)
-{
-        fprintf(
-            out,
-            "Usage: vtc ima COMMAND [OPTIONS...] FILE\n"
-            "\n"
-            "IMA measurement lists (the Linux kernel's runtime measurements).\n"
-            "\n"
-            "Commands:\n"
-            "  replay     replay PCR 10 (SHA-1 and SHA-256 banks) from a log\n"
+static const gchar vtc_ima_usage[] =
+    "Usage: vtc ima COMMAND [OPTIONS...] FILE\n"
+    "\n"
+    "IMA measurement lists (the Linux kernel's runtime measurements).\n"
+    "\n"
+    "Commands:\n"
+    "  replay     replay PCR 10 (SHA-1 and SHA-256 banks) from a log\n"
 #ifdef VTC_HAVE_CMD_IMA_CHECK
-            "  check      check a log against a runtime policy\n"
+    "  check      check a log against a runtime policy\n"
 #endif
-            "\n"
-            "Run `vtc ima COMMAND --help` for the options of each command.\n"
-            "\n"
-            "Exit status: 0 valid, 1 checked and not valid, 2 usage error, 3 input unreadable.\n");
-}
+    "\n"
+    "Run `vtc ima COMMAND --help` for the options of each command.\n"
+    "\n"
+    "Exit status: 0 valid, 1 checked and not valid, 2 usage error, 3 input unreadable.\n";
 
 int
 vtc_cmd_ima(int argc, char **argv)
 {
-        if (argc < 2) {
-                vtc_ima_usage(stderr);
-                return VTC_EXIT_USAGE;
-        }
-        if (g_strcmp0(argv[1], "--help") == 0 || g_strcmp0(argv[1], "-h") == 0 ||
-            g_strcmp0(argv[1], "help") == 0) {
-                vtc_ima_usage(stdout);
-                return VTC_EXIT_OK;
-        }
-        if (g_strcmp0(argv[1], "replay") == 0)
-                return vtc_ima_replay_main(argc - 1, argv + 1);
+        static const VtcCliSubcommand subcommands[] = {
+            {"replay", vtc_ima_replay_main, NULL},
 #ifdef VTC_HAVE_CMD_IMA_CHECK
-        if (g_strcmp0(argv[1], "check") == 0)
-                return vtc_cmd_ima_check(argc - 1, argv + 1);
+            {"check", vtc_cmd_ima_check, NULL},
 #endif
-        g_printerr("vtc ima: unknown command '%s'\n\n", argv[1]);
-        vtc_ima_usage(stderr);
-        return VTC_EXIT_USAGE;
+            {NULL, NULL, NULL},
+        };
+
+        return vtc_cli_dispatch("vtc ima", argc, argv, subcommands, vtc_ima_usage);
 }

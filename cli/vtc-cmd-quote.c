@@ -281,14 +281,8 @@ vtc_cmd_quote_check(int argc, char **argv)
         g_set_prgname("vtc quote check");
         g_option_context_set_description(ctx, vtc_cmd_quote_description);
         g_option_context_add_main_entries(ctx, entries, NULL);
-        if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
-                g_printerr("vtc quote check: %s\n", error->message);
+        if (!vtc_cli_parse_options(ctx, "vtc quote check", FALSE, &argc, &argv))
                 return VTC_EXIT_USAGE;
-        }
-        if (argc > 1) {
-                g_printerr("vtc quote check: unexpected argument '%s'\n", argv[1]);
-                return VTC_EXIT_USAGE;
-        }
         if (ak_path == NULL || attest_path == NULL || sig_path == NULL || pcrs_path == NULL) {
                 g_printerr("vtc quote check: --ak, --attest, --sig and --pcrs are required\n");
                 return VTC_EXIT_USAGE;
@@ -399,34 +393,15 @@ vtc_cmd_quote_check(int argc, char **argv)
         return VTC_EXIT_OK;
 }
 
-static void
-vtc_cmd_quote_usage(FILE *out)
-{
-        fprintf(out,
-                "Usage: vtc quote COMMAND [OPTIONS]\n"
-                "\n"
-                "Commands:\n"
-                "  check    check a TPM 2.0 quote (tpm2_quote's files) against an AK, a nonce and\n"
-                "           the PCR values\n"
-                "\n"
-                "Run `vtc quote check --help` for its options, exit status and an example.\n");
-}
-
 int
 vtc_cmd_quote(int argc, char **argv)
 {
-        if (argc < 2) {
-                vtc_cmd_quote_usage(stderr);
-                return VTC_EXIT_USAGE;
-        }
-        if (g_strcmp0(argv[1], "--help") == 0 || g_strcmp0(argv[1], "-h") == 0 ||
-            g_strcmp0(argv[1], "help") == 0) {
-                vtc_cmd_quote_usage(stdout);
-                return VTC_EXIT_OK;
-        }
-        if (g_strcmp0(argv[1], "check") == 0)
-                return vtc_cmd_quote_check(argc - 1, argv + 1);
-        g_printerr("vtc quote: unknown command '%s'\n\n", argv[1]);
-        vtc_cmd_quote_usage(stderr);
-        return VTC_EXIT_USAGE;
+        return vtc_cli_dispatch_one(
+            "vtc quote",
+            argc,
+            argv,
+            "check",
+            vtc_cmd_quote_check,
+            "check a TPM 2.0 quote (tpm2_quote's files) against an AK, a nonce and\n"
+            "           the PCR values");
 }

@@ -5,13 +5,7 @@
 #include "vtc-cli.h"
 #include "vtc-cmds.h"
 
-typedef struct {
-        const gchar *name;
-        int (*func)(int argc, char **argv);
-        const gchar *summary;
-} VtcCliCommand;
-
-static const VtcCliCommand vtc_cli_commands[] = {
+static const VtcCliSubcommand vtc_cli_commands[] = {
 #ifdef VTC_HAVE_CMD_QUOTE
     {"quote", vtc_cmd_quote, "check a TPM 2.0 quote (tpm2-tools files)"},
 #endif
@@ -33,53 +27,37 @@ static const VtcCliCommand vtc_cli_commands[] = {
     {NULL, NULL, NULL},
 };
 
-void
-vtc_cli_print_error(const GError *error)
+static gchar *
+vtc_cli_usage(void)
 {
-        g_printerr("vtc: %s\n", error != NULL ? error->message : "unknown error");
-}
+        GString *out =
+            g_string_new("Usage: vtc COMMAND [ARGS...]\n"
+                         "\n"
+                         "vtc checks TPM 2.0 evidence: the vTPM trust chain for QEMU/KVM guests.\n"
+                         "\n"
+                         "Commands:\n");
 
-static void
-vtc_cli_usage(FILE *out)
-{
-        fprintf(out,
-                "Usage: vtc COMMAND [ARGS...]\n"
-                "\n"
-                "vtc checks TPM 2.0 evidence: the vTPM trust chain for QEMU/KVM guests.\n"
-                "\n"
-                "Commands:\n");
-        for (const VtcCliCommand *c = vtc_cli_commands; c->name != NULL; c++)
-                fprintf(out, "  %-10s %s\n", c->name, c->summary);
-        fprintf(
+        for (const VtcCliSubcommand *c = vtc_cli_commands; c->name != NULL; c++)
+                g_string_append_printf(out, "  %-10s %s\n", c->name, c->summary);
+        g_string_append(
             out,
             "\n"
             "Run `vtc COMMAND --help` for the options of each command.\n"
             "\n"
             "Exit status: 0 valid, 1 checked and not valid, 2 usage error, 3 input unreadable.\n");
+        return g_string_free(out, FALSE);
 }
 
 int
 main(int argc, char **argv)
 {
+        g_autofree gchar *usage = NULL;
+
         setlocale(LC_ALL, "");
-        if (argc < 2) {
-                vtc_cli_usage(stderr);
-                return VTC_EXIT_USAGE;
-        }
-        if (g_strcmp0(argv[1], "--help") == 0 || g_strcmp0(argv[1], "-h") == 0 ||
-            g_strcmp0(argv[1], "help") == 0) {
-                vtc_cli_usage(stdout);
-                return VTC_EXIT_OK;
-        }
-        if (g_strcmp0(argv[1], "--version") == 0) {
+        if (argc >= 2 && g_strcmp0(argv[1], "--version") == 0) {
                 printf("vtc %s\n", VTC_VERSION);
                 return VTC_EXIT_OK;
         }
-        for (const VtcCliCommand *c = vtc_cli_commands; c->name != NULL; c++) {
-                if (g_strcmp0(argv[1], c->name) == 0)
-                        return c->func(argc - 1, argv + 1);
-        }
-        g_printerr("vtc: unknown command '%s'\n\n", argv[1]);
-        vtc_cli_usage(stderr);
-        return VTC_EXIT_USAGE;
+        usage = vtc_cli_usage();
+        return vtc_cli_dispatch("vtc", argc, argv, vtc_cli_commands, usage);
 }
