@@ -8,6 +8,8 @@
 
 #include "vtc-credential.h"
 #include "vtc-error.h"
+#include "vtc-hostd-api.h"
+#include "vtc-hostd-batch.h"
 #include "vtc-hostd-proto.h"
 #include "vtc-hostd-socket.h"
 #include "vtc-hostd-tpm.h"
@@ -132,6 +134,79 @@ const VtcConfigKey vtc_hostd_config_schema[] = {
      0,
      NULL,
      "where libvirt keeps each VM's vTPM state (<uuid>/tpm2/)"},
+    {"server",
+     "address",
+     VTC_CONFIG_TYPE_STRING,
+     "0.0.0.0",
+     0,
+     0,
+     NULL,
+     "IP address of the verifier endpoint (0.0.0.0 or :: for all)"},
+    {"server",
+     "port",
+     VTC_CONFIG_TYPE_INT,
+     "8892",
+     0,
+     65535,
+     NULL,
+     "HTTPS port of the verifier endpoint (0: any free)"},
+    {"tls",
+     "cert",
+     VTC_CONFIG_TYPE_PATH,
+     NULL,
+     0,
+     0,
+     NULL,
+     "hostd's TLS certificate (vtc ca issue hostd); unset: no verifier endpoint"},
+    {"tls", "key", VTC_CONFIG_TYPE_PATH, NULL, 0, 0, NULL, "its key"},
+    {"tls",
+     "client_ca",
+     VTC_CONFIG_TYPE_PATH,
+     "/etc/vtc/tls/ca.crt",
+     0,
+     0,
+     NULL,
+     "the deployment's CA: every call (/metrics too) needs a client certificate it issued"},
+    {"batch",
+     "window_ms",
+     VTC_CONFIG_TYPE_INT,
+     "20",
+     1,
+     60000,
+     NULL,
+     "bindings arriving within this many ms of the first waiting one share a hardware quote"},
+    {"batch",
+     "max_pending",
+     VTC_CONFIG_TYPE_INT,
+     "4096",
+     1,
+     1048576,
+     NULL,
+     "a batch is quoted at once when this many bindings wait"},
+    {"batch",
+     "pcrs",
+     VTC_CONFIG_TYPE_STRING,
+     "0-10",
+     0,
+     0,
+     NULL,
+     "host PCRs (SHA-256 bank) in every host quote, e.g. 0-9,14; the vTPM log PCR is added"},
+    {"host_logs",
+     "boot_log",
+     VTC_CONFIG_TYPE_PATH,
+     "/sys/kernel/security/tpm0/binary_bios_measurements",
+     0,
+     0,
+     NULL,
+     "the host's firmware event log served to verifiers (empty: none)"},
+    {"host_logs",
+     "ima_log",
+     VTC_CONFIG_TYPE_PATH,
+     "/sys/kernel/security/ima/binary_runtime_measurements",
+     0,
+     0,
+     NULL,
+     "the host's IMA log served to verifiers (empty: none)"},
     {NULL}};
 
 struct _VtcHostd {
@@ -144,6 +219,8 @@ struct _VtcHostd {
         VtcVtpmLog *log;
         guint pcr;
         VtcHostdSocket *sock;
+        VtcHostdBatch *batch;
+        VtcHostdApi *api; /* NULL when [tls] cert is unset */
         gid_t tss_gid;
         uid_t tss_uid;
         /* vm uuid -> hex SHA-256 of the EK SubjectPublicKeyInfo, for EKs hostd certified */
@@ -156,6 +233,9 @@ vtc_hostd_free(VtcHostd *self)
 {
         if (self == NULL)
                 return;
+        /* the API first: it waits for the quote jobs that use the vTPM log */
+        vtc_hostd_api_free(self->api);
+        vtc_hostd_batch_free(self->batch);
         vtc_hostd_socket_free(self->sock);
         vtc_vtpm_log_free(self->log);
         vtc_hostd_tpm_free(self->tpm);
@@ -910,6 +990,68 @@ vtc_hostd_enroll(VtcHostd *self, GError **error)
 
 /* ---- start-up ----------------------------------------------------------------------------- */
 
+/* Batched host quotes, and the HTTPS endpoint of verifiers when [tls] cert is set. */
+static gboolean
+vtc_hostd_serve_verifiers(VtcHostd *self, GError **error)
+{
+        VtcConfig *c = self->config;
+        TPML_PCR_SELECTION sel;
+        VtcHostdApiOptions opts = {0};
+        const gchar *cert = vtc_config_get_string(c, "tls", "cert");
+        guint port = 0;
+
+        if (!vtc_hostd_api_parse_pcrs(vtc_config_get_string(c, "batch", "pcrs"),
+                                      self->pcr,
+                                      &sel,
+                                      error)) {
+                g_prefix_error(error, "[batch] pcrs: ");
+                return FALSE;
+        }
+        self->batch = vtc_hostd_batch_new(self->tpm,
+                                          &sel,
+                                          (guint)vtc_config_get_int(c, "batch", "window_ms"),
+                                          (guint)vtc_config_get_int(c, "batch", "max_pending"),
+                                          error);
+        if (self->batch == NULL)
+                return FALSE;
+        if (cert == NULL || cert[0] == '\0') {
+                g_message("[tls] cert is unset: no HTTPS endpoint for verifiers");
+                return TRUE;
+        }
+        opts.host_id = self->id;
+        opts.tpm = self->tpm;
+        opts.batch = self->batch;
+        opts.log = self->log;
+        opts.vtpm_pcr = self->pcr;
+        opts.selection = &sel;
+        opts.boot_log = vtc_config_get_string(c, "host_logs", "boot_log");
+        opts.ima_log = vtc_config_get_string(c, "host_logs", "ima_log");
+        opts.cert_file = cert;
+        opts.key_file = vtc_config_get_string(c, "tls", "key");
+        opts.client_ca_file = vtc_config_get_string(c, "tls", "client_ca");
+        if (opts.key_file == NULL || opts.key_file[0] == '\0') {
+                g_set_error_literal(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_INVALID_ARGUMENT,
+                                    "[tls] cert is set but [tls] key is not");
+                return FALSE;
+        }
+        self->api = vtc_hostd_api_new(&opts, error);
+        if (self->api == NULL ||
+            !vtc_hostd_api_listen(self->api,
+                                  vtc_config_get_string(c, "server", "address"),
+                                  (guint)vtc_config_get_int(c, "server", "port"),
+                                  &port,
+                                  error)) {
+                g_prefix_error(error, "the verifier endpoint: ");
+                return FALSE;
+        }
+        g_message("serving verifiers on https://%s:%u",
+                  vtc_config_get_string(c, "server", "address"),
+                  port);
+        return TRUE;
+}
+
 VtcHostd *
 vtc_hostd_new(VtcConfig *config, GError **error)
 {
@@ -989,5 +1131,7 @@ vtc_hostd_new(VtcConfig *config, GError **error)
                 if (self->sock == NULL)
                         return NULL;
         }
+        if (!vtc_hostd_serve_verifiers(self, error))
+                return NULL;
         return g_steal_pointer(&self);
 }
