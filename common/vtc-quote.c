@@ -1,22 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "vtc-quote.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 
+#include "vtc-credential.h"
 #include "vtc-error.h"
 #include "vtc-util.h"
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free)
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(OSSL_PARAM, OSSL_PARAM_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(ECDSA_SIG, ECDSA_SIG_free)
 
 /* The largest digest a PCR bank or a signature hash may have (sha512). */
@@ -731,114 +728,6 @@ vtc_quote_ak_new_take(EVP_PKEY *pkey, GError **error)
         return self;
 }
 
-static EVP_PKEY *
-vtc_quote_pkey_fromdata(const gchar *type, OSSL_PARAM_BLD *bld, GError **error)
-{
-        g_autoptr(OSSL_PARAM) params = OSSL_PARAM_BLD_to_param(bld);
-        g_autoptr(EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-        EVP_PKEY *pkey = NULL;
-
-        if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-            EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-                vtc_ossl_set_error(error, VTC_ERROR_INVALID_DATA, "making an %s key", type);
-                return NULL;
-        }
-        return pkey;
-}
-
-static EVP_PKEY *
-vtc_quote_pkey_from_rsa(const TPMT_PUBLIC *pub, GError **error)
-{
-        const TPMS_RSA_PARMS *p = &pub->parameters.rsaDetail;
-        g_autoptr(OSSL_PARAM_BLD) bld = OSSL_PARAM_BLD_new();
-        g_autoptr(BIGNUM) n = NULL;
-        g_autoptr(BIGNUM) e = NULL;
-
-        if (p->keyBits != 1024 && p->keyBits != 2048 && p->keyBits != 3072 && p->keyBits != 4096) {
-                g_set_error(error,
-                            VTC_ERROR,
-                            VTC_ERROR_NOT_SUPPORTED,
-                            "RSA AK of %u bits",
-                            p->keyBits);
-                return NULL;
-        }
-        if (pub->unique.rsa.size != p->keyBits / 8) {
-                g_set_error(error,
-                            VTC_ERROR,
-                            VTC_ERROR_INVALID_DATA,
-                            "RSA AK modulus of %u bytes for a %u-bit key",
-                            pub->unique.rsa.size,
-                            p->keyBits);
-                return NULL;
-        }
-        n = BN_bin2bn(pub->unique.rsa.buffer, pub->unique.rsa.size, NULL);
-        e = BN_new();
-        /* TPM 2.0 Part 2, TPMS_RSA_PARMS: an exponent of 0 means 2^16 + 1 */
-        if (bld == NULL || n == NULL || e == NULL ||
-            BN_set_word(e, p->exponent != 0 ? p->exponent : 65537) != 1 ||
-            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) != 1 ||
-            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1) {
-                vtc_ossl_set_error(error, VTC_ERROR_FAILED, "building RSA parameters");
-                return NULL;
-        }
-        return vtc_quote_pkey_fromdata("RSA", bld, error);
-}
-
-static EVP_PKEY *
-vtc_quote_pkey_from_ecc(const TPMT_PUBLIC *pub, GError **error)
-{
-        const TPMS_ECC_POINT *pt = &pub->unique.ecc;
-        g_autoptr(OSSL_PARAM_BLD) bld = OSSL_PARAM_BLD_new();
-        const gchar *group;
-        guint8 point[1 + 2 * 66];
-        gsize size;
-
-        switch (pub->parameters.eccDetail.curveID) {
-        case TPM2_ECC_NIST_P256:
-                group = "P-256";
-                size = 32;
-                break;
-        case TPM2_ECC_NIST_P384:
-                group = "P-384";
-                size = 48;
-                break;
-        case TPM2_ECC_NIST_P521:
-                group = "P-521";
-                size = 66;
-                break;
-        default:
-                g_set_error(error,
-                            VTC_ERROR,
-                            VTC_ERROR_NOT_SUPPORTED,
-                            "ECC AK on curve 0x%04x",
-                            pub->parameters.eccDetail.curveID);
-                return NULL;
-        }
-        if (pt->x.size > size || pt->y.size > size) {
-                g_set_error(error,
-                            VTC_ERROR,
-                            VTC_ERROR_INVALID_DATA,
-                            "ECC AK point coordinates of %u and %u bytes on %s",
-                            pt->x.size,
-                            pt->y.size,
-                            group);
-                return NULL;
-        }
-        /* uncompressed point, coordinates left-padded to the field size */
-        memset(point, 0, sizeof(point));
-        point[0] = 0x04;
-        memcpy(point + 1 + size - pt->x.size, pt->x.buffer, pt->x.size);
-        memcpy(point + 1 + 2 * size - pt->y.size, pt->y.buffer, pt->y.size);
-        if (bld == NULL ||
-            OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
-            OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * size) !=
-                1) {
-                vtc_ossl_set_error(error, VTC_ERROR_FAILED, "building EC parameters");
-                return NULL;
-        }
-        return vtc_quote_pkey_fromdata("EC", bld, error);
-}
-
 VtcQuoteAk *
 vtc_quote_ak_new_from_public(const guint8 *buf, gsize len, GError **error)
 {
@@ -862,16 +751,17 @@ vtc_quote_ak_new_from_public(const guint8 *buf, gsize len, GError **error)
                         return NULL;
                 }
         }
-        if (pub.type == TPM2_ALG_RSA)
-                pkey = vtc_quote_pkey_from_rsa(&pub, error);
-        else if (pub.type == TPM2_ALG_ECC)
-                pkey = vtc_quote_pkey_from_ecc(&pub, error);
-        else
+        if (pub.type == TPM2_ALG_RSA || pub.type == TPM2_ALG_ECC) {
+                TPM2B_PUBLIC wrapped = {.publicArea = pub};
+                /* the one TPM-public-to-OpenSSL conversion (vtc-credential) */
+                pkey = vtc_tpm_public_to_pkey(&wrapped, error);
+        } else {
                 g_set_error(error,
                             VTC_ERROR,
                             VTC_ERROR_NOT_SUPPORTED,
                             "AK of type 0x%04x, not RSA or ECC",
                             pub.type);
+        }
         if (pkey == NULL)
                 return NULL;
         self = vtc_quote_ak_new_take(pkey, error);
