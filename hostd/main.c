@@ -7,6 +7,8 @@
 #include <stdio.h>
 
 #include "vtc-hostd-install.h"
+#include "vtc-hostd-protect.h"
+#include "vtc-hostd-proto.h"
 #include "vtc-hostd.h"
 
 static gboolean
@@ -61,6 +63,123 @@ vtc_hostd_install_main(const gchar *prefix_root,
         fflush(stdout);
         if (!ok) {
                 g_printerr("vtc-hostd: %s\n", error->message);
+                return 1;
+        }
+        return 0;
+}
+
+/* `vtc-hostd vm protect|unprotect DOMAIN`: argv[0] is "vm". */
+static int
+vtc_hostd_vm_main(int argc, char **argv)
+{
+        g_autofree gchar *uri = NULL;
+        g_autofree gchar *socket_path = NULL;
+        g_autofree gchar *swtpm_dir = NULL;
+        g_autofree gchar *timeout = NULL;
+        gboolean discard = FALSE;
+        GOptionEntry entries[] = {
+            {"connect",
+             'C',
+             0,
+             G_OPTION_ARG_STRING,
+             &uri,
+             "libvirt connection URI (default " VTC_HOSTD_LIBVIRT_URI_DEFAULT ")",
+             "URI"},
+            {"socket",
+             0,
+             0,
+             G_OPTION_ARG_FILENAME,
+             &socket_path,
+             "vtc-hostd's local socket (default " VTC_HOSTD_SOCKET_DEFAULT ")",
+             "PATH"},
+            {"swtpm-dir",
+             0,
+             0,
+             G_OPTION_ARG_FILENAME,
+             &swtpm_dir,
+             "where libvirt keeps vTPM state (default " VTC_HOSTD_SWTPM_DIR_DEFAULT ")",
+             "DIR"},
+            {"timeout",
+             0,
+             0,
+             G_OPTION_ARG_STRING,
+             &timeout,
+             "seconds to wait for vtc-hostd's answer (default 30)",
+             "SECONDS"},
+            {"discard-vtpm-state",
+             0,
+             0,
+             G_OPTION_ARG_NONE,
+             &discard,
+             "with unprotect: delete the domain's encrypted vTPM state (it cannot be decrypted "
+             "once the key is gone; the domain gets a new vTPM at its next start)",
+             NULL},
+            {NULL}};
+        g_autoptr(GOptionContext) ctx =
+            g_option_context_new("protect|unprotect DOMAIN - protect a VM's vTPM with vtc");
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GString) report = g_string_new(NULL);
+        VtcHostdVmOptions opts = {0};
+        gboolean protect;
+        gboolean ok;
+
+        g_option_context_add_main_entries(ctx, entries, NULL);
+        g_option_context_set_summary(
+            ctx,
+            "protect: makes the stopped, defined domain DOMAIN (name or UUID) a protected VM.\n"
+            "Adds to its definition the vTPM (<tpm model='tpm-crb'> with an emulated TPM 2.0)\n"
+            "when it has none, the private virtio-serial channel 'org.vtc.agent.0' when it has\n"
+            "none, and <encryption secret='UUID'/> on the vTPM backend: libvirt then keeps the\n"
+            "vTPM state encrypted. The running vtc-hostd makes the per-VM key (32 random bytes),\n"
+            "keeps it sealed under the hardware TPM, and hands it to libvirt as an ephemeral\n"
+            "private secret each time the domain starts (withdrawn once swtpm runs): a copy of\n"
+            "the vTPM state is useless on any other host. What was added is recorded in the\n"
+            "domain's <metadata> and printed.\n"
+            "\n"
+            "unprotect: removes exactly what protect added and has vtc-hostd delete the key.");
+        g_option_context_set_description(
+            ctx,
+            "protect refuses a running domain, a domain protected already, a TPM that is not an\n"
+            "emulated TPM 2.0 or that has an encryption secret of its own, and a domain whose\n"
+            "vTPM state exists already (unencrypted): libvirt cannot encrypt existing state.\n"
+            "unprotect refuses while encrypted vTPM state exists unless --discard-vtpm-state is\n"
+            "given. Both need root and a running vtc-hostd (it owns the hardware TPM).\n"
+            "\n"
+            "Examples:\n"
+            "  vtc-hostd vm protect guest1\n"
+            "  vtc-hostd vm unprotect guest1 --discard-vtpm-state\n"
+            "\n"
+            "Exit status: 0 done, 1 refused or failed (the reason is printed), 2 bad command "
+            "line.\n");
+        if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
+                g_printerr("vtc-hostd vm: %s\n", error->message);
+                return 2;
+        }
+        if (argc != 3 ||
+            (g_strcmp0(argv[1], "protect") != 0 && g_strcmp0(argv[1], "unprotect") != 0)) {
+                g_printerr("vtc-hostd vm: usage: vtc-hostd vm protect|unprotect DOMAIN "
+                           "[OPTION...] (see --help)\n");
+                return 2;
+        }
+        protect = g_strcmp0(argv[1], "protect") == 0;
+        if (protect && discard) {
+                g_printerr("vtc-hostd vm: --discard-vtpm-state goes with unprotect\n");
+                return 2;
+        }
+        if (timeout != NULL && !vtc_hostd_proto_timeout_parse(timeout, &opts.timeout_ms, &error)) {
+                g_printerr("vtc-hostd vm: --timeout: %s\n", error->message);
+                return 2;
+        }
+        opts.uri = uri;
+        opts.socket_path = socket_path;
+        opts.swtpm_dir = swtpm_dir;
+        opts.discard_state = discard;
+        ok = protect ? vtc_hostd_vm_protect(&opts, argv[2], report, &error)
+                     : vtc_hostd_vm_unprotect(&opts, argv[2], report, &error);
+        fputs(report->str, stdout);
+        fflush(stdout);
+        if (!ok) {
+                g_printerr("vtc-hostd vm %s: %s\n", argv[1], error->message);
                 return 1;
         }
         return 0;
@@ -144,6 +263,8 @@ main(int argc, char **argv)
         setlocale(LC_ALL, "");
         /* tpm2-tss reports expected misses (an empty persistent handle) on stderr */
         g_setenv("TSS2_LOG", "all+none", FALSE);
+        if (argc >= 2 && g_strcmp0(argv[1], "vm") == 0)
+                return vtc_hostd_vm_main(argc - 1, argv + 1);
         g_option_context_add_main_entries(ctx, entries, NULL);
         g_option_context_set_summary(
             ctx,
@@ -170,6 +291,8 @@ main(int argc, char **argv)
             "  /etc/libvirt/hooks/50-vtc.vtc-saved) and reported; running it again changes nothing.\n"
             "  Directories and files swtpm_setup uses as tss are given back to tss. --uninstall\n"
             "  removes what vtc wrote (unless changed since) and puts the saved files back.\n"
+            "\n"
+            "Protected VMs: `vtc-hostd vm protect|unprotect DOMAIN` (see `vtc-hostd vm --help`).\n"
             "\n"
             "Examples:\n"
             "  vtc-hostd --config /etc/vtc/hostd.conf\n"

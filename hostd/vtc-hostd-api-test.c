@@ -4,8 +4,12 @@
  * way a verifier does, with common/ only (quote, Merkle proof, vTPM log replay).
  */
 #include <math.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "vtc-ca.h"
+#include "vtc-channel.h"
 #include "vtc-error.h"
 #include "vtc-hostd-api.h"
 #include "vtc-http.h"
@@ -20,7 +24,25 @@ typedef struct {
         guint max_pending;
         gsize log_chunk;
         guint vtpm_entries;
+        guint channel_timeout_ms;
 } Options;
+
+/* A stand-in for the guest agent at the guest end of a VM's channel: a thread on a unix socket. */
+typedef enum {
+        GUEST_EVIDENCE, /* answers with evidence (an opaque attest tied to the request) */
+        GUEST_ERROR,    /* answers with an agent error */
+        GUEST_SILENT,   /* never answers */
+        GUEST_NO_QUOTE, /* answers with evidence lacking the quote */
+} GuestMode;
+
+typedef struct {
+        gchar *path;
+        int fd;
+        GThread *thread;
+        gint mode;     /* GuestMode, atomic */
+        gint stop;     /* atomic */
+        gint requests; /* atomic */
+} Guest;
 
 typedef struct {
         gchar *dir;
@@ -41,7 +63,146 @@ typedef struct {
         gchar *cert;
         gchar *key;
         SoupSession *verifier; /* presents a certificate of the deployment's CA */
+        VtcHostdChannel *channel;
+        Guest guest; /* UUID1's agent */
 } Fixture;
+
+#define UUID1 "6f1c0a2e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
+
+/* ---- the guest ---------------------------------------------------------------------------- */
+
+/* The attest bytes the guest "quotes" for a request: opaque to hostd, tied to the request. */
+static gchar *
+guest_attest(gint64 id)
+{
+        return g_strdup_printf("guest-attest-%" G_GINT64_FORMAT, id);
+}
+
+static void
+guest_write(int fd, const gchar *json)
+{
+        g_autoptr(GBytes) frame = vtc_channel_frame_encode(json, strlen(json), NULL);
+        const guint8 *p = g_bytes_get_data(frame, NULL);
+        gsize left = g_bytes_get_size(frame);
+
+        while (left > 0) {
+                ssize_t n = send(fd, p, left, MSG_NOSIGNAL);
+                if (n <= 0)
+                        return;
+                p += n;
+                left -= (gsize)n;
+        }
+}
+
+static void
+guest_answer(Guest *g, int fd, const gchar *payload, gsize len)
+{
+        VtcJsonLimits limits = VTC_JSON_LIMITS_DEFAULT;
+        g_autoptr(JsonObject) req = vtc_json_parse_object(payload, len, &limits, NULL);
+        gint64 id = 0;
+        g_autofree gchar *attest = NULL;
+        g_autofree gchar *b64 = NULL;
+        g_autofree gchar *json = NULL;
+
+        g_assert_nonnull(req);
+        g_assert_true(vtc_json_get_int(req, "id", 1, G_MAXINT64, TRUE, &id, NULL));
+        g_atomic_int_inc(&g->requests);
+        attest = guest_attest(id);
+        b64 = g_base64_encode((const guchar *)attest, strlen(attest));
+        switch (g_atomic_int_get(&g->mode)) {
+        case GUEST_EVIDENCE:
+                json = g_strdup_printf("{\"id\":%" G_GINT64_FORMAT ",\"ok\":true,\"uuid\":\"" UUID1
+                                       "\","
+                                       "\"quote\":{\"attest\":\"%s\",\"signature\":\"AAAA\"},"
+                                       "\"request\":%.*s}",
+                                       id,
+                                       b64,
+                                       (int)len,
+                                       payload);
+                break;
+        case GUEST_ERROR:
+                json = g_strdup_printf("{\"id\":%" G_GINT64_FORMAT
+                                       ",\"ok\":false,\"error\":\"tpm_error\","
+                                       "\"message\":\"Esys_Quote: 0x00000921\"}",
+                                       id);
+                break;
+        case GUEST_NO_QUOTE:
+                json = g_strdup_printf("{\"id\":%" G_GINT64_FORMAT ",\"ok\":true,\"uuid\":\"" UUID1
+                                       "\"}",
+                                       id);
+                break;
+        case GUEST_SILENT:
+        default:
+                return;
+        }
+        guest_write(fd, json);
+}
+
+static gpointer
+guest_thread(gpointer data)
+{
+        Guest *g = data;
+
+        while (!g_atomic_int_get(&g->stop)) {
+                struct pollfd lp = {g->fd, POLLIN, 0};
+                int c;
+                g_autoptr(VtcChannelDecoder) dec = NULL;
+
+                if (poll(&lp, 1, 50) <= 0)
+                        continue;
+                c = accept4(g->fd, NULL, NULL, SOCK_CLOEXEC);
+                if (c < 0)
+                        continue;
+                dec = vtc_channel_decoder_new();
+                while (!g_atomic_int_get(&g->stop)) {
+                        struct pollfd cp = {c, POLLIN, 0};
+                        guint8 buf[4096];
+                        ssize_t n;
+
+                        if (poll(&cp, 1, 50) <= 0)
+                                continue;
+                        n = recv(c, buf, sizeof(buf), 0);
+                        if (n <= 0)
+                                break;
+                        vtc_channel_decoder_feed(dec, buf, (gsize)n);
+                        for (;;) {
+                                g_autofree gchar *payload = NULL;
+                                gsize len = 0;
+                                if (!vtc_channel_decoder_next(dec, &payload, &len, NULL))
+                                        break;
+                                guest_answer(g, c, payload, len);
+                        }
+                }
+                close(c);
+        }
+        return NULL;
+}
+
+static void
+guest_start(Guest *g, const gchar *dir)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+        g->path = g_build_filename(dir, "org.vtc.agent.0", NULL);
+        g_assert_cmpuint(strlen(g->path), <, sizeof(sa.sun_path));
+        strcpy(sa.sun_path, g->path);
+        g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        g_assert_cmpint(g->fd, >=, 0);
+        g_assert_cmpint(bind(g->fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+        g_assert_cmpint(listen(g->fd, 4), ==, 0);
+        g->thread = g_thread_new("guest", guest_thread, g);
+}
+
+static void
+guest_stop(Guest *g)
+{
+        if (g->thread == NULL)
+                return;
+        g_atomic_int_set(&g->stop, 1);
+        g_thread_join(g->thread);
+        close(g->fd);
+        g_free(g->path);
+}
 
 /* ---- the vTPM log, appended and extended on the TPM worker as hostd does ----------------- */
 
@@ -182,6 +343,11 @@ fixture_setup(Fixture *fx, gconstpointer data)
         opts.client_ca_file = fx->ca;
         opts.log_chunk = o->log_chunk;
         opts.vtpm_entries = o->vtpm_entries;
+        /* UUID1 runs with an agent on its channel, as the hook's `started` registers it */
+        guest_start(&fx->guest, fx->dir);
+        fx->channel = vtc_hostd_channel_new(o->channel_timeout_ms);
+        vtc_hostd_channel_add(fx->channel, UUID1, fx->guest.path);
+        opts.channel = fx->channel;
         fx->api = vtc_hostd_api_new(&opts, &error);
         g_assert_no_error(error);
         g_assert_true(vtc_hostd_api_listen(fx->api, "127.0.0.1", 0, &fx->port, &error));
@@ -201,6 +367,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
         g_thread_join(fx->thread);
         g_main_context_push_thread_default(fx->ctx);
         g_clear_pointer(&fx->api, vtc_hostd_api_free);
+        g_clear_pointer(&fx->channel, vtc_hostd_channel_free);
         g_clear_pointer(&fx->batch, vtc_hostd_batch_free);
         while (g_main_context_iteration(fx->ctx, FALSE))
                 ;
@@ -210,6 +377,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
         g_clear_pointer(&fx->tpm, vtc_hostd_tpm_free);
         g_clear_pointer(&fx->log, vtc_vtpm_log_free);
         g_clear_pointer(&fx->swtpm, vtc_swtpm_free);
+        guest_stop(&fx->guest);
         g_free(fx->boot_log);
         g_free(fx->ima_log);
         g_free(fx->url);
@@ -536,8 +704,6 @@ file_bytes(const gchar *path)
 }
 
 /* ---- tests -------------------------------------------------------------------------------- */
-
-#define UUID1 "6f1c0a2e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
 
 /* End to end, as a verifier: quote, proof, PCR 23 replay, host logs, vm_running. */
 static void
@@ -1361,6 +1527,223 @@ test_metrics(Fixture *fx, gconstpointer data)
         verifier_clear(&v);
 }
 
+/* ---- rounds through the host ------------------------------------------------------------- */
+
+#define NONCE_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+static gchar *
+round_body(const gchar *uuid, const gchar *nonce_hex, guint64 boot, guint64 ima, guint64 vtpm)
+{
+        return g_strdup_printf("{\"vm_uuid\":\"%s\",\"nonce\":\"%s\","
+                               "\"pcrs\":{\"sha256\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,"
+                               "17,18,19,20,21,22,23]},\"ima_offset\":4096,\"boot_log\":true,"
+                               "\"offsets\":{\"boot\":%" G_GUINT64_FORMAT
+                               ",\"ima\":%" G_GUINT64_FORMAT ",\"vtpm\":%" G_GUINT64_FORMAT "}}",
+                               uuid,
+                               nonce_hex,
+                               boot,
+                               ima,
+                               vtpm);
+}
+
+/* Through the host: the guest's evidence comes back with a host quote over the binding hostd
+ * computed from it, and a verifier checks that binding with its own nonce. */
+static void
+test_round_verify(Fixture *fx, gconstpointer data)
+{
+        g_auto(Verifier) v = {0};
+        guint8 uuid[16];
+        guint8 nonce[32];
+
+        g_assert_true(vtc_hex_decode_fixed("6f1c0a2e1b2c4d3e8f405a6b7c8d9e0f", uuid, 16, NULL));
+        g_assert_true(vtc_hex_decode_fixed(NONCE_HEX, nonce, 32, NULL));
+        log_append(fx, VTC_VTPM_LOG_VTPM_START, UUID1);
+        verifier_init(&v, fx);
+        for (guint i = 0; i < 3; i++) {
+                g_autofree gchar *body = round_body("6F1C0A2E-1B2C-4D3E-8F40-5A6B7C8D9E0F",
+                                                    NONCE_HEX,
+                                                    v.boot_off,
+                                                    v.ima_off,
+                                                    v.vtpm_off);
+                g_autoptr(GError) error = NULL;
+                g_autoptr(JsonObject) a = NULL;
+                g_autoptr(GBytes) attest = NULL;
+                JsonObject *guest;
+                JsonObject *host;
+                JsonObject *quote;
+                JsonObject *req;
+                VtcChannelRound sent;
+                const gchar *extra[] = {"id", "op", NULL};
+                guint8 binding[32];
+                guint status = 0;
+                gint64 id = 0;
+
+                a = request_json(fx, fx->verifier, "POST", "/v1/round", body, &status);
+                if (status != 200)
+                        g_error("round: %u %s",
+                                status,
+                                vtc_json_get_string(a, "message", FALSE, NULL));
+                g_assert_cmpstr(vtc_json_get_string(a, "placement", TRUE, NULL), ==, "channel");
+                guest = vtc_json_get_object(a, "guest", TRUE, &error);
+                g_assert_no_error(error);
+                g_assert_false(json_object_has_member(guest, "id"));
+                g_assert_false(json_object_has_member(guest, "ok"));
+                g_assert_cmpstr(vtc_json_get_string(guest, "uuid", TRUE, NULL), ==, UUID1);
+                /* what the agent received: hostd's own id, the round members unchanged */
+                req = vtc_json_get_object(guest, "request", TRUE, &error);
+                g_assert_no_error(error);
+                g_assert_true(vtc_channel_round_from_json(req, extra, &sent, &error));
+                g_assert_no_error(error);
+                g_assert_cmpmem(sent.nonce, 32, nonce, 32);
+                g_assert_cmphex(sent.pcrs.pcr_mask[0], ==, 0xffffff);
+                g_assert_cmpuint(sent.ima_offset, ==, 4096);
+                g_assert_true(sent.boot_log);
+                id = sent.id;
+                g_assert_cmpint(id, ==, (gint64)i + 1);
+                /* the binding from the guest's attest and the verifier's own nonce */
+                quote = vtc_json_get_object(guest, "quote", TRUE, &error);
+                g_assert_no_error(error);
+                attest = vtc_json_get_base64(quote, "attest", 4096, TRUE, &error);
+                g_assert_no_error(error);
+                {
+                        g_autofree gchar *want = guest_attest(id);
+                        g_assert_cmpmem(g_bytes_get_data(attest, NULL),
+                                        g_bytes_get_size(attest),
+                                        want,
+                                        strlen(want));
+                }
+                vtc_merkle_binding(g_bytes_get_data(attest, NULL),
+                                   g_bytes_get_size(attest),
+                                   nonce,
+                                   32,
+                                   binding);
+                host = vtc_json_get_object(a, "host", TRUE, &error);
+                g_assert_no_error(error);
+                g_assert_cmpstr(vtc_json_get_string(host, "vm_uuid", TRUE, NULL), ==, UUID1);
+                verifier_check(&v, host, uuid, binding);
+                g_assert_true(v.vtpm_complete);
+                g_assert_true(v.vm_running);
+                verifier_take_host_log(host, "boot_log", &v.boot_off, v.boot);
+                verifier_take_host_log(host, "ima_log", &v.ima_off, v.ima);
+        }
+        g_assert_cmpint(g_atomic_int_get(&fx->guest.requests), ==, 3);
+        verifier_clear(&v);
+}
+
+static void
+assert_error_answer(Fixture *fx,
+                    const gchar *method,
+                    const gchar *body,
+                    guint want_status,
+                    const gchar *want_error,
+                    const gchar *want_in_message)
+{
+        guint status = 0;
+        g_autoptr(JsonObject) a =
+            request_json(fx, fx->verifier, method, "/v1/round", body, &status);
+        const gchar *message = vtc_json_get_string(a, "message", TRUE, NULL);
+
+        if (status != want_status)
+                g_error("%s: %u, wanted %u (%s)", body, status, want_status, message);
+        g_assert_cmpstr(vtc_json_get_string(a, "error", TRUE, NULL), ==, want_error);
+        g_assert_nonnull(message);
+        if (want_in_message != NULL && strstr(message, want_in_message) == NULL)
+                g_error("'%s' lacks '%s'", message, want_in_message);
+}
+
+static void
+test_round_errors(Fixture *fx, gconstpointer data)
+{
+        g_autofree gchar *ok = round_body(UUID1, NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *unknown =
+            round_body("11111111-2222-3333-4444-555555555555", NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *far = round_body(UUID1, NONCE_HEX, 0, 0, 99);
+        g_autofree gchar *text = NULL;
+        g_autoptr(GHashTable) samples = NULL;
+        guint status = 0;
+        gint64 t0;
+        const gchar *bad[] = {
+            "{}",
+            "[]",
+            "{\"vm_uuid\":\"" UUID1 "\",\"pcrs\":{\"sha256\":[0]}}",
+            "{\"vm_uuid\":\"" UUID1 "\",\"nonce\":\"00\",\"pcrs\":{\"sha256\":[0]}}",
+            "{\"nonce\":\"" NONCE_HEX "\",\"pcrs\":{\"sha256\":[0]}}",
+            "{\"vm_uuid\":\"x\",\"nonce\":\"" NONCE_HEX "\",\"pcrs\":{\"sha256\":[0]}}",
+            "{\"vm_uuid\":\"" UUID1 "\",\"nonce\":\"" NONCE_HEX "\",\"pcrs\":{\"sha256\":[24]}}",
+            "{\"vm_uuid\":\"" UUID1 "\",\"nonce\":\"" NONCE_HEX "\",\"pcrs\":{\"sha256\":[0]},"
+            "\"binding\":\"00\"}",
+            "{\"vm_uuid\":\"" UUID1 "\",\"nonce\":\"" NONCE_HEX "\",\"pcrs\":{\"sha256\":[0]},"
+            "\"offsets\":{\"other\":1}}",
+            "{\"vm_uuid\":\"" UUID1 "\",\"nonce\":\"" NONCE_HEX "\",\"pcrs\":{\"sha256\":[0]},"
+            "\"id\":5}",
+        };
+
+        /* bad requests: 400, and the guest hears nothing */
+        for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
+                assert_error_answer(fx, "POST", bad[i], 400, "invalid_data", NULL);
+        assert_error_answer(fx, "POST", far, 400, "invalid_argument", "offsets.vtpm");
+        assert_error_answer(fx, "GET", NULL, 405, "invalid_argument", "POST");
+        g_assert_cmpint(g_atomic_int_get(&fx->guest.requests), ==, 0);
+
+        /* a VM without a channel here */
+        assert_error_answer(fx, "POST", unknown, 404, "not_found", "11111111-2222");
+
+        /* the agent's error is passed on */
+        g_atomic_int_set(&fx->guest.mode, GUEST_ERROR);
+        assert_error_answer(fx,
+                            "POST",
+                            ok,
+                            502,
+                            "agent_error",
+                            "tpm_error: Esys_Quote: 0x00000921");
+        /* evidence without a quote cannot be bound */
+        g_atomic_int_set(&fx->guest.mode, GUEST_NO_QUOTE);
+        assert_error_answer(fx, "POST", ok, 502, "agent_error", "quote");
+        /* a guest that does not answer: a timeout after [channel] timeout_ms */
+        g_atomic_int_set(&fx->guest.mode, GUEST_SILENT);
+        t0 = g_get_monotonic_time();
+        assert_error_answer(fx, "POST", ok, 504, "timeout", UUID1);
+        g_assert_cmpint(g_get_monotonic_time() - t0, >=, 450 * 1000);
+        g_assert_cmpint(g_atomic_int_get(&fx->guest.requests), ==, 3);
+
+        /* and it works again */
+        g_atomic_int_set(&fx->guest.mode, GUEST_EVIDENCE);
+        {
+                g_autoptr(JsonObject) a =
+                    request_json(fx, fx->verifier, "POST", "/v1/round", ok, &status);
+                g_assert_cmpuint(status, ==, 200);
+                g_assert_true(json_object_has_member(a, "guest"));
+        }
+
+        text = request(fx, fx->verifier, "GET", "/metrics", NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        samples = prometheus_parse(text);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_channel_rounds_total"), ==, 4);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_channel_round_trips_total"), ==, 3);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_channel_agent_errors_total"), ==, 1);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_channel_timeouts_total"), ==, 1);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_channel_connects_total"), ==, 1);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_channels"), ==, 1);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_channel_round_trip_seconds_total"), >, 0);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"200\"}"),
+            ==,
+            1);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"502\"}"),
+            ==,
+            2);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"504\"}"),
+            ==,
+            1);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"404\"}"),
+            ==,
+            1);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_bindings_submitted_total"), ==, 1);
+}
+
 static void
 test_parse_pcrs(void)
 {
@@ -1396,6 +1779,7 @@ main(int argc, char **argv)
         static const Options plain = {20, 0, 0, 0};
         static const Options small = {20, 0, 8000, 2};
         static const Options wide = {20, 0, 0, 0};
+        static const Options quick = {20, 0, 0, 0, 500};
 
         g_test_init(&argc, &argv, NULL);
         g_setenv("TSS2_LOG", "all+none", FALSE);
@@ -1407,6 +1791,8 @@ main(int argc, char **argv)
         ADD("/hostd-api/bad-requests", plain, test_bad_requests);
         ADD("/hostd-api/log-mismatch", plain, test_log_mismatch);
         ADD("/hostd-api/metrics", plain, test_metrics);
+        ADD("/hostd-api/round-verify", plain, test_round_verify);
+        ADD("/hostd-api/round-errors", quick, test_round_errors);
 #undef ADD
         g_test_add_func("/hostd-api/parse-pcrs", test_parse_pcrs);
         return g_test_run();

@@ -21,6 +21,7 @@ struct _VtcHostdApi {
         VtcHostdTpm *tpm;
         VtcHostdBatch *batch;
         VtcVtpmLog *log;
+        VtcHostdChannel *channel; /* NULL: no VM has a channel */
         guint vtpm_pcr;
         TPML_PCR_SELECTION selection;
         gchar *boot_log;
@@ -36,11 +37,14 @@ struct _VtcHostdApi {
         guint n_readers;
 };
 
-/* One bind request, from its parse to its answer. */
+/* One bind or round request, from its parse to its answer. */
 typedef struct {
         VtcHostdApi *api; /* NULL once the API is gone; main thread only */
         SoupServerMessage *msg;
-        gchar uuid[37]; /* lower case */
+        const gchar *call;     /* "bind" or "round", for /metrics */
+        VtcChannelRound round; /* round requests */
+        JsonObject *evidence;  /* round requests: the guest's answer */
+        gchar uuid[37];        /* lower case */
         guint8 uuid_bytes[16];
         guint8 binding[VTC_MERKLE_HASH_SIZE];
         guint64 off_boot;
@@ -58,6 +62,7 @@ vtc_hostd_api_call_free(VtcHostdApiCall *call)
         if (call == NULL)
                 return;
         g_clear_object(&call->msg);
+        g_clear_pointer(&call->evidence, json_object_unref);
         vtc_hostd_batch_answer_free(call->answer);
         g_free(call->reply);
         g_free(call);
@@ -216,42 +221,17 @@ vtc_hostd_api_check_members(JsonObject *obj,
         return TRUE;
 }
 
+/* The optional "offsets" member of a bind or round request. */
 static gboolean
-vtc_hostd_api_parse_bind(VtcHostdApi *self,
-                         SoupServerMessage *msg,
-                         VtcHostdApiCall *call,
-                         GError **error)
+vtc_hostd_api_parse_offsets(JsonObject *obj, VtcHostdApiBindRequest *req, GError **error)
 {
-        static const gchar *const top[] = {"vm_uuid", "binding", "offsets", NULL};
         static const gchar *const logs[] = {"boot", "ima", "vtpm", NULL};
-        const VtcJsonLimits limits = {VTC_HOSTD_API_MAX_BODY, 4, 256, 16};
-        g_autoptr(JsonObject) obj = vtc_http_parse_body(msg, &limits, error);
-        JsonObject *offsets;
-        const gchar *uuid;
-        const gchar *binding;
+        g_autoptr(GError) error_local = NULL;
+        JsonObject *offsets = vtc_json_get_object(obj, "offsets", FALSE, &error_local);
         gint64 boot = 0;
         gint64 ima = 0;
         gint64 vtpm = 0;
-        guint64 count;
-        g_autoptr(GError) error_local = NULL;
 
-        if (obj == NULL || !vtc_hostd_api_check_members(obj, "", top, error))
-                return FALSE;
-        uuid = vtc_json_get_string(obj, "vm_uuid", TRUE, error);
-        if (uuid == NULL || !vtc_hostd_api_parse_uuid(uuid, call->uuid, call->uuid_bytes, error))
-                return FALSE;
-        binding = vtc_json_get_string(obj, "binding", TRUE, error);
-        if (binding == NULL)
-                return FALSE;
-        if (!vtc_hex_decode_fixed(binding, call->binding, VTC_MERKLE_HASH_SIZE, &error_local)) {
-                g_set_error(error,
-                            VTC_ERROR,
-                            VTC_ERROR_INVALID_DATA,
-                            "member 'binding' is not a SHA-256 digest in hex: %s",
-                            error_local->message);
-                return FALSE;
-        }
-        offsets = vtc_json_get_object(obj, "offsets", FALSE, &error_local);
         if (error_local != NULL) {
                 g_propagate_error(error, g_steal_pointer(&error_local));
                 return FALSE;
@@ -262,21 +242,145 @@ vtc_hostd_api_parse_bind(VtcHostdApi *self,
              !vtc_json_get_int(offsets, "ima", 0, VTC_HOSTD_API_MAX_OFFSET, FALSE, &ima, error) ||
              !vtc_json_get_int(offsets, "vtpm", 0, G_MAXINT64, FALSE, &vtpm, error)))
                 return FALSE;
-        count = vtc_vtpm_log_get_count(self->log);
-        if ((guint64)vtpm > count) {
+        req->off_boot = (guint64)boot;
+        req->off_ima = (guint64)ima;
+        req->off_vtpm = (guint64)vtpm;
+        return TRUE;
+}
+
+static JsonObject *
+vtc_hostd_api_parse_json(const gchar *body, gsize len, const VtcJsonLimits *limits, GError **error)
+{
+        if (len == 0) {
+                g_set_error_literal(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_INVALID_DATA,
+                                    "the request has no JSON body");
+                return NULL;
+        }
+        return vtc_json_parse_object(body, len, limits, error);
+}
+
+gboolean
+vtc_hostd_api_parse_bind_request(const gchar *body,
+                                 gsize len,
+                                 VtcHostdApiBindRequest *out,
+                                 GError **error)
+{
+        static const gchar *const top[] = {"vm_uuid", "binding", "offsets", NULL};
+        const VtcJsonLimits limits = {VTC_HOSTD_API_MAX_BODY, 4, 256, 16};
+        g_autoptr(JsonObject) obj = vtc_hostd_api_parse_json(body, len, &limits, error);
+        VtcHostdApiBindRequest req = {0};
+        const gchar *uuid;
+        const gchar *binding;
+        g_autoptr(GError) error_local = NULL;
+
+        if (obj == NULL || !vtc_hostd_api_check_members(obj, "", top, error))
+                return FALSE;
+        uuid = vtc_json_get_string(obj, "vm_uuid", TRUE, error);
+        if (uuid == NULL || !vtc_hostd_api_parse_uuid(uuid, req.uuid, req.uuid_bytes, error))
+                return FALSE;
+        binding = vtc_json_get_string(obj, "binding", TRUE, error);
+        if (binding == NULL)
+                return FALSE;
+        if (!vtc_hex_decode_fixed(binding, req.binding, VTC_MERKLE_HASH_SIZE, &error_local)) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_INVALID_DATA,
+                            "member 'binding' is not a SHA-256 digest in hex: %s",
+                            error_local->message);
+                return FALSE;
+        }
+        if (!vtc_hostd_api_parse_offsets(obj, &req, error))
+                return FALSE;
+        *out = req;
+        return TRUE;
+}
+
+gboolean
+vtc_hostd_api_parse_round_request(const gchar *body,
+                                  gsize len,
+                                  VtcHostdApiRoundRequest *out,
+                                  GError **error)
+{
+        static const gchar *const extra[] = {"vm_uuid", "offsets", NULL};
+        /* a PCR list holds up to 24 indices: arrays may be that long */
+        const VtcJsonLimits limits = {VTC_HOSTD_API_MAX_BODY, 4, 256, 24};
+        g_autoptr(JsonObject) obj = vtc_hostd_api_parse_json(body, len, &limits, error);
+        VtcHostdApiRoundRequest req = {0};
+        const gchar *uuid;
+
+        if (obj == NULL)
+                return FALSE;
+        if (json_object_get_size(obj) > 16) {
+                g_set_error_literal(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_TOO_LARGE,
+                                    "JSON object has more than 16 members");
+                return FALSE;
+        }
+        if (!vtc_channel_round_from_json(obj, extra, &req.round, error))
+                return FALSE;
+        uuid = vtc_json_get_string(obj, "vm_uuid", TRUE, error);
+        if (uuid == NULL ||
+            !vtc_hostd_api_parse_uuid(uuid, req.host.uuid, req.host.uuid_bytes, error))
+                return FALSE;
+        if (!vtc_hostd_api_parse_offsets(obj, &req.host, error))
+                return FALSE;
+        /* the round's own copy, as the channel sends it */
+        memcpy(req.round.vm_uuid, req.host.uuid, sizeof(req.round.vm_uuid));
+        req.round.id = 0;
+        *out = req;
+        return TRUE;
+}
+
+/* The vTPM log offset of a request against the log as it is now. */
+static gboolean
+vtc_hostd_api_check_vtpm_offset(VtcHostdApi *self, guint64 vtpm, GError **error)
+{
+        guint64 count = vtc_vtpm_log_get_count(self->log);
+
+        if (vtpm > count) {
                 g_set_error(error,
                             VTC_ERROR,
                             VTC_ERROR_INVALID_ARGUMENT,
-                            "offsets.vtpm %" G_GINT64_FORMAT
+                            "offsets.vtpm %" G_GUINT64_FORMAT
                             " is beyond the end of the vTPM log (%" G_GUINT64_FORMAT
                             " entries; a new log starts after a host reboot)",
                             vtpm,
                             count);
                 return FALSE;
         }
-        call->off_boot = (guint64)boot;
-        call->off_ima = (guint64)ima;
-        call->off_vtpm = (guint64)vtpm;
+        return TRUE;
+}
+
+static void
+vtc_hostd_api_call_set_host(VtcHostdApiCall *call, const VtcHostdApiBindRequest *req)
+{
+        memcpy(call->uuid, req->uuid, sizeof(call->uuid));
+        memcpy(call->uuid_bytes, req->uuid_bytes, sizeof(call->uuid_bytes));
+        memcpy(call->binding, req->binding, sizeof(call->binding));
+        call->off_boot = req->off_boot;
+        call->off_ima = req->off_ima;
+        call->off_vtpm = req->off_vtpm;
+}
+
+static gboolean
+vtc_hostd_api_parse_bind(VtcHostdApi *self,
+                         SoupServerMessage *msg,
+                         VtcHostdApiCall *call,
+                         GError **error)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(GBytes) data = soup_message_body_flatten(body);
+        gsize len = 0;
+        const gchar *text = g_bytes_get_data(data, &len);
+        VtcHostdApiBindRequest req;
+
+        if (!vtc_hostd_api_parse_bind_request(text, len, &req, error) ||
+            !vtc_hostd_api_check_vtpm_offset(self, req.off_vtpm, error))
+                return FALSE;
+        vtc_hostd_api_call_set_host(call, &req);
         return TRUE;
 }
 
@@ -467,12 +571,12 @@ vtc_hostd_api_add_vtpm_log(JsonBuilder *b,
         return TRUE;
 }
 
-static gchar *
-vtc_hostd_api_build_answer(VtcHostdApi *self, VtcHostdApiCall *call, GError **error)
+/* The /v1/bind answer object, into @b. */
+static gboolean
+vtc_hostd_api_build_host(JsonBuilder *b, VtcHostdApi *self, VtcHostdApiCall *call, GError **error)
 {
         const VtcHostdBatchAnswer *a = call->answer;
         const VtcHostdBatchQuote *q = a->quote;
-        g_autoptr(JsonBuilder) b = json_builder_new();
 
         json_builder_begin_object(b);
         json_builder_set_member_name(b, "vm_uuid");
@@ -507,9 +611,36 @@ vtc_hostd_api_build_answer(VtcHostdApi *self, VtcHostdApiCall *call, GError **er
             b,
             vtc_hostd_api_vm_running(self->log, call->uuid, q->hook_value));
         if (!vtc_hostd_api_add_vtpm_log(b, self, call->off_vtpm, q->hook_value, error))
-                return NULL;
+                return FALSE;
         vtc_hostd_api_add_host_log(b, "boot_log", self->boot_log, call->off_boot, self->log_chunk);
         vtc_hostd_api_add_host_log(b, "ima_log", self->ima_log, call->off_ima, self->log_chunk);
+        json_builder_end_object(b);
+        return TRUE;
+}
+
+/* The answer of /v1/bind, or of /v1/round: {"guest", "host", "placement"}. */
+static gchar *
+vtc_hostd_api_build_answer(VtcHostdApi *self, VtcHostdApiCall *call, GError **error)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        if (call->evidence == NULL) {
+                if (!vtc_hostd_api_build_host(b, self, call, error))
+                        return NULL;
+                return vtc_json_builder_to_string(b);
+        }
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "guest");
+        {
+                g_autoptr(JsonNode) node = json_node_new(JSON_NODE_OBJECT);
+                json_node_set_object(node, call->evidence);
+                json_builder_add_value(b, g_steal_pointer(&node));
+        }
+        json_builder_set_member_name(b, "host");
+        if (!vtc_hostd_api_build_host(b, self, call, error))
+                return NULL;
+        json_builder_set_member_name(b, "placement");
+        json_builder_add_string_value(b, "channel");
         json_builder_end_object(b);
         return vtc_json_builder_to_string(b);
 }
@@ -556,7 +687,7 @@ vtc_hostd_api_reader_done(GObject *source, GAsyncResult *res, gpointer user_data
         g_hash_table_remove(self->calls, call);
         vtc_hostd_api_reply_text(self,
                                  call->msg,
-                                 "bind",
+                                 call->call,
                                  call->status,
                                  "application/json",
                                  g_steal_pointer(&call->reply));
@@ -578,7 +709,7 @@ vtc_hostd_api_bound(GObject *source, GAsyncResult *res, gpointer user_data)
         }
         if (call->answer == NULL) {
                 g_hash_table_remove(self->calls, call);
-                vtc_hostd_api_reply_error(self, call->msg, "bind", error);
+                vtc_hostd_api_reply_error(self, call->msg, call->call, error);
                 soup_server_message_unpause(call->msg);
                 vtc_hostd_api_call_free(call);
                 return;
@@ -606,6 +737,7 @@ vtc_hostd_api_bind(VtcHostdApi *self, SoupServerMessage *msg)
         }
         /* owned by the batcher's callback from here */
         call = g_steal_pointer(&parsed);
+        call->call = "bind";
         call->api = self;
         call->msg = g_object_ref(msg);
         soup_server_message_pause(msg);
@@ -616,6 +748,136 @@ vtc_hostd_api_bind(VtcHostdApi *self, SoupServerMessage *msg)
                                      NULL,
                                      vtc_hostd_api_bound,
                                      call);
+}
+
+/* ---- rounds through the host -------------------------------------------------------------- */
+
+/* An agent's error: 502 {"error": "agent_error", "message": "<agent's code: text>"}. */
+static void
+vtc_hostd_api_reply_agent_error(VtcHostdApi *self, SoupServerMessage *msg, const gchar *message)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, "agent_error");
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, message);
+        json_builder_end_object(b);
+        vtc_hostd_api_reply_text(self,
+                                 msg,
+                                 "round",
+                                 502,
+                                 "application/json",
+                                 vtc_json_builder_to_string(b));
+}
+
+/* Ends a round request that failed before its binding was submitted. */
+static void
+vtc_hostd_api_round_fail(VtcHostdApiCall *call, const GError *error)
+{
+        VtcHostdApi *self = call->api;
+
+        g_hash_table_remove(self->calls, call);
+        if (g_error_matches(error, VTC_ERROR, VTC_ERROR_FAILED) &&
+            g_str_has_prefix(error->message, VTC_HOSTD_CHANNEL_AGENT_ERROR))
+                vtc_hostd_api_reply_agent_error(self,
+                                                call->msg,
+                                                error->message +
+                                                    strlen(VTC_HOSTD_CHANNEL_AGENT_ERROR));
+        else
+                vtc_hostd_api_reply_error(self, call->msg, "round", error);
+        soup_server_message_unpause(call->msg);
+        vtc_hostd_api_call_free(call);
+}
+
+static void
+vtc_hostd_api_round_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        VtcHostdApiCall *call = user_data;
+        VtcHostdApi *self = call->api;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) attest = NULL;
+        JsonObject *quote;
+
+        call->evidence = vtc_hostd_channel_round_finish(NULL, res, &error);
+        if (self == NULL) {
+                vtc_hostd_api_call_free(call);
+                return;
+        }
+        if (call->evidence == NULL) {
+                vtc_hostd_api_round_fail(call, error);
+                return;
+        }
+        /* the binding comes from what hostd itself received over the VM's own channel */
+        quote = vtc_json_get_object(call->evidence, "quote", TRUE, &error);
+        if (quote != NULL)
+                attest =
+                    vtc_json_get_base64(quote, "attest", VTC_HOSTD_API_MAX_ATTEST, TRUE, &error);
+        if (attest == NULL || g_bytes_get_size(attest) == 0) {
+                g_autoptr(GError) agent = g_error_new(
+                    VTC_ERROR,
+                    VTC_ERROR_FAILED,
+                    VTC_HOSTD_CHANNEL_AGENT_ERROR "invalid_data: the guest evidence has no "
+                                                  "quote: %s",
+                    error != NULL ? error->message : "'attest' is empty");
+                vtc_hostd_api_round_fail(call, agent);
+                return;
+        }
+        vtc_merkle_binding(g_bytes_get_data(attest, NULL),
+                           g_bytes_get_size(attest),
+                           call->round.nonce,
+                           sizeof(call->round.nonce),
+                           call->binding);
+        vtc_hostd_batch_submit_async(self->batch,
+                                     call->uuid_bytes,
+                                     call->binding,
+                                     NULL,
+                                     vtc_hostd_api_bound,
+                                     call);
+}
+
+static void
+vtc_hostd_api_round(VtcHostdApi *self, SoupServerMessage *msg)
+{
+        g_autoptr(VtcHostdApiCall) parsed = g_new0(VtcHostdApiCall, 1);
+        g_autoptr(GError) error = NULL;
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(GBytes) data = soup_message_body_flatten(body);
+        gsize len = 0;
+        const gchar *text = g_bytes_get_data(data, &len);
+        VtcHostdApiRoundRequest req;
+        VtcHostdApiCall *call;
+
+        if (!vtc_hostd_api_parse_round_request(text, len, &req, &error) ||
+            !vtc_hostd_api_check_vtpm_offset(self, req.host.off_vtpm, &error)) {
+                vtc_hostd_api_reply_error(self, msg, "round", error);
+                return;
+        }
+        if (self->channel == NULL ||
+            vtc_hostd_channel_lookup(self->channel, req.host.uuid) == NULL) {
+                error = g_error_new(VTC_ERROR,
+                                    VTC_ERROR_NOT_FOUND,
+                                    "VM %s is not running on this host with an agent channel",
+                                    req.host.uuid);
+                vtc_hostd_api_reply_error(self, msg, "round", error);
+                return;
+        }
+        vtc_hostd_api_call_set_host(parsed, &req.host);
+        parsed->round = req.round;
+        /* owned by the channel's callback from here */
+        call = g_steal_pointer(&parsed);
+        call->call = "round";
+        call->api = self;
+        call->msg = g_object_ref(msg);
+        soup_server_message_pause(msg);
+        g_hash_table_add(self->calls, call);
+        vtc_hostd_channel_round_async(self->channel,
+                                      call->uuid,
+                                      &call->round,
+                                      NULL,
+                                      vtc_hostd_api_round_cb,
+                                      call);
 }
 
 /* ---- identity and metrics ----------------------------------------------------------------- */
@@ -729,6 +991,72 @@ vtc_hostd_api_histogram(GString *out,
         g_string_append_printf(out, "%s_sum ", name);
         vtc_hostd_api_append_double(out, sum);
         g_string_append_printf(out, "\n%s_count %" G_GUINT64_FORMAT "\n", name, total);
+}
+
+static void
+vtc_hostd_api_add_channel_metrics(VtcHostdApi *self, GString *out)
+{
+        VtcHostdChannelMetrics c = {0};
+
+        if (self->channel != NULL)
+                vtc_hostd_channel_get_metrics(self->channel, &c);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_rounds_total",
+                                 "counter",
+                                 "Rounds sent to guests over their private channels.",
+                                 c.rounds);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_round_trips_total",
+                                 "counter",
+                                 "Rounds a guest answered (evidence or agent error).",
+                                 c.answered);
+        vtc_hostd_api_metric_double(out,
+                                    "vtc_hostd_channel_round_trip_seconds_total",
+                                    "counter",
+                                    "Time from sending a round to its answer, summed over the "
+                                    "answered rounds.",
+                                    c.latency_sum);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_agent_errors_total",
+                                 "counter",
+                                 "Rounds a guest agent answered with an error.",
+                                 c.agent_errors);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_timeouts_total",
+                                 "counter",
+                                 "Rounds a guest did not answer in time.",
+                                 c.timeouts);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_failures_total",
+                                 "counter",
+                                 "Rounds failed otherwise (no connection, channel closed, VM "
+                                 "stopped, cancelled).",
+                                 c.failures);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_garbled_total",
+                                 "counter",
+                                 "Garbled frames and unreadable answers received from guests.",
+                                 c.garbled);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_late_replies_total",
+                                 "counter",
+                                 "Answers dropped because no round waited for their id.",
+                                 c.dropped);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_connects_total",
+                                 "counter",
+                                 "Connections made to guest channels.",
+                                 c.connects);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channel_rounds_in_flight",
+                                 "gauge",
+                                 "Rounds waiting for a guest now.",
+                                 c.in_flight);
+        vtc_hostd_api_metric_u64(out,
+                                 "vtc_hostd_channels",
+                                 "gauge",
+                                 "VMs with a registered private channel.",
+                                 c.channels);
 }
 
 gchar *
@@ -846,6 +1174,7 @@ vtc_hostd_api_get_metrics(VtcHostdApi *self)
                                  "gauge",
                                  "VMs whose last vTPM log entry is VTPM_START.",
                                  running->len);
+        vtc_hostd_api_add_channel_metrics(self, out);
         vtc_hostd_api_metric_head(
             out,
             "vtc_hostd_api_requests_total",
@@ -880,6 +1209,7 @@ vtc_hostd_api_cb(SoupServer *server,
         VtcHostdApi *self = user_data;
         const gchar *method = soup_server_message_get_method(msg);
         const gchar *call = g_str_equal(path, "/v1/bind")       ? "bind"
+                            : g_str_equal(path, "/v1/round")    ? "round"
                             : g_str_equal(path, "/v1/identity") ? "identity"
                             : g_str_equal(path, "/metrics")     ? "metrics"
                                                                 : "other";
@@ -898,6 +1228,11 @@ vtc_hostd_api_cb(SoupServer *server,
                         vtc_hostd_api_reply_method(self, msg, call, "POST");
                 else
                         vtc_hostd_api_bind(self, msg);
+        } else if (g_str_equal(call, "round")) {
+                if (method != SOUP_METHOD_POST)
+                        vtc_hostd_api_reply_method(self, msg, call, "POST");
+                else
+                        vtc_hostd_api_round(self, msg);
         } else if (g_str_equal(call, "identity") || g_str_equal(call, "metrics")) {
                 if (method != SOUP_METHOD_GET)
                         vtc_hostd_api_reply_method(self, msg, call, "GET");
@@ -1046,6 +1381,7 @@ vtc_hostd_api_new(const VtcHostdApiOptions *options, GError **error)
         self->tpm = options->tpm;
         self->batch = options->batch;
         self->log = options->log;
+        self->channel = options->channel;
         self->vtpm_pcr = options->vtpm_pcr;
         if (options->selection != NULL)
                 self->selection = *options->selection;

@@ -4,7 +4,9 @@
 #include <glib.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "vtc-channel.h"
 #include "vtc-hostd-batch.h"
+#include "vtc-hostd-channel.h"
 #include "vtc-hostd-tpm.h"
 #include "vtc-vtpm-log.h"
 
@@ -17,6 +19,9 @@ G_BEGIN_DECLS
  *   POST /v1/bind      a direct-mode binding {vm_uuid, binding, offsets}: answered with the batched
  *                      host quote (vtc-hostd-batch.h), the inclusion proof, the quoted PCRs and the
  *                      increments of the vTPM log, the host boot log and the host IMA log
+ *   POST /v1/round     a round through the host (doc/channel.md): forwarded over the VM's private
+ *                      channel (vtc-hostd-channel.h); hostd computes the binding from the guest's
+ *                      quote itself and answers {guest, host (as /v1/bind), placement}
  *   GET  /v1/identity  the host id and its AK public area
  *   GET  /metrics      Prometheus text: batches, quotes, latencies, TPM worker, vTPM log
  *
@@ -36,6 +41,8 @@ typedef struct _VtcHostdApi VtcHostdApi;
 #define VTC_HOSTD_API_LOG_CHUNK_MAX     (16 * 1024 * 1024)
 /* vTPM log entries per answer, by default (their bytes are also capped by the log chunk). */
 #define VTC_HOSTD_API_VTPM_ENTRIES_DEFAULT 1024
+/* Largest guest quote (marshalled TPMS_ATTEST) a round's evidence may carry. */
+#define VTC_HOSTD_API_MAX_ATTEST sizeof(TPMS_ATTEST)
 /* Largest boot or IMA log offset a request may carry. */
 #define VTC_HOSTD_API_MAX_OFFSET (G_GINT64_CONSTANT(1) << 40)
 
@@ -54,6 +61,7 @@ typedef struct {
         const gchar *client_ca_file; /* required: verifiers' certificates must chain to it */
         gsize log_chunk;             /* 0: VTC_HOSTD_API_LOG_CHUNK_DEFAULT */
         guint vtpm_entries;          /* 0: VTC_HOSTD_API_VTPM_ENTRIES_DEFAULT */
+        VtcHostdChannel *channel;    /* the VMs' channels, must outlive the API; NULL: none */
 } VtcHostdApiOptions;
 
 /* Loads the TLS files and installs the batcher's quote hook; serves after _listen(). */
@@ -83,6 +91,36 @@ gboolean vtc_hostd_api_parse_pcrs(const gchar *spec,
                                   guint vtpm_pcr,
                                   TPML_PCR_SELECTION *out_selection,
                                   GError **error);
+
+/* A POST /v1/bind request, or the host part of a POST /v1/round request. */
+typedef struct {
+        gchar uuid[37]; /* lower case */
+        guint8 uuid_bytes[16];
+        guint8 binding[VTC_MERKLE_HASH_SIZE]; /* /v1/bind only */
+        guint64 off_boot;
+        guint64 off_ima;
+        guint64 off_vtpm; /* not checked against the vTPM log here */
+} VtcHostdApiBindRequest;
+
+/* A POST /v1/round request: the round members (doc/channel.md) and the host part. */
+typedef struct {
+        VtcHostdApiBindRequest host; /* binding: zero (hostd computes it from the evidence) */
+        VtcChannelRound round;       /* id 0, vm_uuid = host.uuid */
+} VtcHostdApiRoundRequest;
+
+/*
+ * The request parsers of /v1/bind and /v1/round over a body of @len bytes (JSON limits of
+ * doc/api/hostd.md; unknown members refused): VTC_ERROR_INVALID_DATA or VTC_ERROR_TOO_LARGE
+ * naming the member. @out is untouched on failure.
+ */
+gboolean vtc_hostd_api_parse_bind_request(const gchar *body,
+                                          gsize len,
+                                          VtcHostdApiBindRequest *out,
+                                          GError **error);
+gboolean vtc_hostd_api_parse_round_request(const gchar *body,
+                                           gsize len,
+                                           VtcHostdApiRoundRequest *out,
+                                           GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VtcHostdApi, vtc_hostd_api_free)
 

@@ -1263,6 +1263,9 @@ vtc_hostd_request_free(VtcHostdRequest *req)
         g_free(req->certify.tpm_model);
         g_free(req->certify.tpm_version);
         g_free(req->certify.tpm_spec_family);
+        g_free(req->protect.uuid);
+        g_free(req->protect.name);
+        g_free(req->protect.secret);
         g_free(req);
 }
 
@@ -1444,6 +1447,52 @@ vtc_hostd_parse_certify(JsonObject *obj, VtcHostdCertifyRequest *c, GError **err
         return TRUE;
 }
 
+static gboolean
+vtc_hostd_parse_protect(JsonObject *obj, VtcHostdProtectRequest *p, GError **error)
+{
+        static const gchar *const add_members[] = {"op", "action", "uuid", "name", "secret", NULL};
+        static const gchar *const remove_members[] = {"op", "action", "uuid", NULL};
+        const gchar *action = vtc_hostd_get_required(obj, "action", error);
+        const gchar *value;
+
+        if (action == NULL)
+                return FALSE;
+        if (g_strcmp0(action, "add") == 0) {
+                p->action = VTC_HOSTD_PROTECT_ADD;
+        } else if (g_strcmp0(action, "remove") == 0) {
+                p->action = VTC_HOSTD_PROTECT_REMOVE;
+        } else {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_INVALID_DATA,
+                            "member 'action': unknown action '%.32s' (add or remove)",
+                            action);
+                return FALSE;
+        }
+        if (!vtc_hostd_check_members(obj,
+                                     p->action == VTC_HOSTD_PROTECT_ADD ? add_members
+                                                                        : remove_members,
+                                     error))
+                return FALSE;
+        value = vtc_hostd_get_required(obj, "uuid", error);
+        if (value == NULL)
+                return FALSE;
+        p->uuid = vtc_hostd_check_uuid(value, "member 'uuid'", error);
+        if (p->uuid == NULL)
+                return FALSE;
+        if (p->action == VTC_HOSTD_PROTECT_REMOVE)
+                return TRUE;
+        value = vtc_hostd_get_required(obj, "name", error);
+        if (value == NULL || !vtc_hostd_check_name(value, strlen(value), "member 'name'", error))
+                return FALSE;
+        p->name = g_strdup(value);
+        value = vtc_hostd_get_required(obj, "secret", error);
+        if (value == NULL)
+                return FALSE;
+        p->secret = vtc_hostd_check_uuid(value, "member 'secret'", error);
+        return p->secret != NULL;
+}
+
 VtcHostdRequest *
 vtc_hostd_request_parse(const gchar *data, gsize len, GError **error)
 {
@@ -1465,11 +1514,15 @@ vtc_hostd_request_parse(const gchar *data, gsize len, GError **error)
                 req->op = VTC_HOSTD_OP_CERTIFY;
                 if (!vtc_hostd_parse_certify(obj, &req->certify, error))
                         return NULL;
+        } else if (g_strcmp0(op, "protect") == 0) {
+                req->op = VTC_HOSTD_OP_PROTECT;
+                if (!vtc_hostd_parse_protect(obj, &req->protect, error))
+                        return NULL;
         } else {
                 g_set_error(error,
                             VTC_ERROR,
                             VTC_ERROR_NOT_SUPPORTED,
-                            "member 'op': unknown operation '%.32s' (hook or certify)",
+                            "member 'op': unknown operation '%.32s' (hook, certify or protect)",
                             op);
                 return NULL;
         }
@@ -1535,6 +1588,41 @@ vtc_hostd_request_hook_to_json(VtcHostdEvent event,
         json_builder_add_string_value(builder, vtc_hostd_phase_to_string(phase));
         json_builder_set_member_name(builder, "domain");
         json_builder_add_string_value(builder, domain_xml);
+        return vtc_hostd_request_finish(builder, error);
+}
+
+gchar *
+vtc_hostd_request_protect_to_json(VtcHostdProtectAction action,
+                                  const gchar *uuid,
+                                  const gchar *name,
+                                  const gchar *secret,
+                                  GError **error)
+{
+        g_autoptr(JsonBuilder) builder = json_builder_new();
+        gboolean add = action == VTC_HOSTD_PROTECT_ADD;
+
+        if (uuid == NULL || (add && (name == NULL || secret == NULL)) ||
+            (add && !g_utf8_validate(name, -1, NULL))) {
+                g_set_error_literal(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_INVALID_ARGUMENT,
+                                    "a protect request needs the domain's uuid, and to add, its "
+                                    "UTF-8 name and the secret uuid");
+                return NULL;
+        }
+        json_builder_begin_object(builder);
+        json_builder_set_member_name(builder, "op");
+        json_builder_add_string_value(builder, "protect");
+        json_builder_set_member_name(builder, "action");
+        json_builder_add_string_value(builder, add ? "add" : "remove");
+        json_builder_set_member_name(builder, "uuid");
+        json_builder_add_string_value(builder, uuid);
+        if (add) {
+                json_builder_set_member_name(builder, "name");
+                json_builder_add_string_value(builder, name);
+                json_builder_set_member_name(builder, "secret");
+                json_builder_add_string_value(builder, secret);
+        }
         return vtc_hostd_request_finish(builder, error);
 }
 

@@ -60,6 +60,7 @@ GBytes *vtc_hostd_proto_call(const gchar *path,
 typedef enum {
         VTC_HOSTD_OP_HOOK,
         VTC_HOSTD_OP_CERTIFY,
+        VTC_HOSTD_OP_PROTECT,
 } VtcHostdOp;
 
 /* The libvirt qemu hook events hostd is told about (the others are not forwarded). */
@@ -137,10 +138,24 @@ typedef struct {
         gboolean decryption;
 } VtcHostdCertifyRequest;
 
+/* `vtc-hostd vm protect|unprotect` (root only):
+ * {"op":"protect","action":"add","uuid":U,"name":N,"secret":S}: seal a new key for domain U
+ * whose TPM backend names the libvirt secret S;
+ * {"op":"protect","action":"remove","uuid":U}: delete it. */
+typedef enum { VTC_HOSTD_PROTECT_ADD, VTC_HOSTD_PROTECT_REMOVE } VtcHostdProtectAction;
+
+typedef struct {
+        VtcHostdProtectAction action;
+        gchar *uuid;   /* lower case */
+        gchar *name;   /* add only */
+        gchar *secret; /* add only, lower case */
+} VtcHostdProtectRequest;
+
 typedef struct {
         VtcHostdOp op;
         VtcHostdHookRequest hook;       /* op == VTC_HOSTD_OP_HOOK */
         VtcHostdCertifyRequest certify; /* op == VTC_HOSTD_OP_CERTIFY */
+        VtcHostdProtectRequest protect; /* op == VTC_HOSTD_OP_PROTECT */
 } VtcHostdRequest;
 
 void vtc_hostd_request_free(VtcHostdRequest *req);
@@ -172,6 +187,12 @@ typedef struct {
 } VtcHostdCertifyArgs;
 
 gchar *vtc_hostd_request_certify_to_json(const VtcHostdCertifyArgs *args, GError **error);
+/* @name and @secret only with VTC_HOSTD_PROTECT_ADD. */
+gchar *vtc_hostd_request_protect_to_json(VtcHostdProtectAction action,
+                                         const gchar *uuid,
+                                         const gchar *name,
+                                         const gchar *secret,
+                                         GError **error);
 
 /* Answers */
 

@@ -10,6 +10,7 @@
 #include "vtc-error.h"
 #include "vtc-hostd-api.h"
 #include "vtc-hostd-batch.h"
+#include "vtc-hostd-protect.h"
 #include "vtc-hostd-proto.h"
 #include "vtc-hostd-socket.h"
 #include "vtc-hostd-tpm.h"
@@ -126,6 +127,23 @@ const VtcConfigKey vtc_hostd_config_schema[] = {
      36500,
      NULL,
      "validity of vTPM EK certificates in days"},
+    {"tpm",
+     "seal_handle",
+     VTC_CONFIG_TYPE_INT,
+     "2164260868",
+     2164260864,
+     2172649471,
+     NULL,
+     "persistent handle of the storage key protected VMs' vTPM keys are sealed under "
+     "(0x81000004)"},
+    {"libvirt",
+     "uri",
+     VTC_CONFIG_TYPE_STRING,
+     "qemu:///system",
+     0,
+     0,
+     NULL,
+     "libvirt connection hostd hands protected VMs' vTPM keys to (secret calls only)"},
     {"libvirt",
      "swtpm_dir",
      VTC_CONFIG_TYPE_PATH,
@@ -207,6 +225,15 @@ const VtcConfigKey vtc_hostd_config_schema[] = {
      0,
      NULL,
      "the host's IMA log served to verifiers (empty: none)"},
+    {"channel",
+     "timeout_ms",
+     VTC_CONFIG_TYPE_INT,
+     "10000",
+     1,
+     600000,
+     NULL,
+     "a round through the host fails with a timeout when the guest agent has not answered "
+     "within this many ms"},
     {NULL}};
 
 struct _VtcHostd {
@@ -220,7 +247,9 @@ struct _VtcHostd {
         guint pcr;
         VtcHostdSocket *sock;
         VtcHostdBatch *batch;
-        VtcHostdApi *api; /* NULL when [tls] cert is unset */
+        VtcHostdApi *api;         /* NULL when [tls] cert is unset */
+        VtcHostdChannel *channel; /* the running VMs' private channels */
+        VtcHostdProtect *protect;
         gid_t tss_gid;
         uid_t tss_uid;
         /* vm uuid -> hex SHA-256 of the EK SubjectPublicKeyInfo, for EKs hostd certified */
@@ -235,6 +264,8 @@ vtc_hostd_free(VtcHostd *self)
                 return;
         /* the API first: it waits for the quote jobs that use the vTPM log */
         vtc_hostd_api_free(self->api);
+        vtc_hostd_channel_free(self->channel);
+        vtc_hostd_protect_free(self->protect);
         vtc_hostd_batch_free(self->batch);
         vtc_hostd_socket_free(self->sock);
         vtc_vtpm_log_free(self->log);
@@ -674,6 +705,60 @@ vtc_hostd_log_done(GObject *source, GAsyncResult *res, gpointer user_data)
         vtc_hostd_call_free(call);
 }
 
+/* ---- protected VMs (vtc-hostd-protect.c) ---- */
+
+static void
+vtc_hostd_protect_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        VtcHostdCall *call = user_data;
+        VtcHostdProtectRequest *p = &call->request->protect;
+        g_autoptr(GError) error = NULL;
+
+        if (!vtc_hostd_protect_handle_finish(call->self->protect, res, &error)) {
+                g_prefix_error(&error, "protecting domain %s: ", p->uuid);
+                g_warning("%s", error->message);
+                vtc_hostd_reply_error(call->req, error);
+        } else {
+                if (p->action == VTC_HOSTD_PROTECT_ADD)
+                        g_message("sealed a new vTPM key for domain %s (%s), libvirt secret %s",
+                                  p->name,
+                                  p->uuid,
+                                  p->secret);
+                else
+                        g_message("deleted the sealed vTPM key of domain %s", p->uuid);
+                vtc_hostd_socket_reply(call->req, "{\"ok\":true}");
+        }
+        vtc_hostd_call_free(call);
+}
+
+static void
+vtc_hostd_prepare_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        VtcHostdCall *call = user_data;
+        g_autoptr(GError) error = NULL;
+        gboolean handed = FALSE;
+
+        if (!vtc_hostd_protect_prepare_finish(call->self->protect, res, &handed, &error)) {
+                g_warning("prepare of %s: %s", call->request->hook.domain->uuid, error->message);
+                vtc_hostd_reply_error(call->req, error);
+        } else {
+                if (handed)
+                        g_message("handed the vTPM key of %s to libvirt",
+                                  call->request->hook.domain->uuid);
+                vtc_hostd_socket_reply(call->req, "{\"ok\":true}");
+        }
+        vtc_hostd_call_free(call);
+}
+
+static void
+vtc_hostd_withdraw_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        g_autoptr(GError) error = NULL;
+
+        if (!vtc_hostd_protect_withdraw_finish(res, &error))
+                g_warning("withdrawing a vTPM key from libvirt: %s", error->message);
+}
+
 static void
 vtc_hostd_hook(VtcHostdCall *call)
 {
@@ -681,6 +766,28 @@ vtc_hostd_hook(VtcHostdCall *call)
         VtcHostdHookRequest *h = &call->request->hook;
         VtcHostdLogJob *job;
         g_autoptr(GError) error = NULL;
+
+        /* a protected vTPM's key: handed to libvirt at prepare, withdrawn once swtpm runs (or
+         * the start failed) */
+        if (h->event == VTC_HOSTD_EVENT_PREPARE && h->domain->tpm_secret != NULL) {
+                vtc_hostd_protect_prepare_async(self->protect,
+                                                h->domain,
+                                                vtc_hostd_prepare_done,
+                                                call);
+                return;
+        }
+        if (h->event == VTC_HOSTD_EVENT_STARTED || h->event == VTC_HOSTD_EVENT_STOPPED ||
+            h->event == VTC_HOSTD_EVENT_RELEASE)
+                vtc_hostd_protect_withdraw_async(self->protect,
+                                                 h->domain,
+                                                 vtc_hostd_withdraw_done,
+                                                 NULL);
+        /* the VM's private channel (doc/channel.md): its path is in the live XML once it runs */
+        if ((h->event == VTC_HOSTD_EVENT_STARTED || h->event == VTC_HOSTD_EVENT_RECONNECT) &&
+            h->domain->channel_path != NULL)
+                vtc_hostd_channel_add(self->channel, h->domain->uuid, h->domain->channel_path);
+        else if (h->event == VTC_HOSTD_EVENT_STOPPED || h->event == VTC_HOSTD_EVENT_RELEASE)
+                vtc_hostd_channel_remove(self->channel, h->domain->uuid);
 
         if (!h->domain->has_tpm ||
             (h->event != VTC_HOSTD_EVENT_START && h->event != VTC_HOSTD_EVENT_STOPPED)) {
@@ -737,7 +844,7 @@ vtc_hostd_request_cb(VtcHostdSocketRequest *req, gpointer user_data)
                 return;
         }
         /* the kernel's word on who calls: the hook is root's, certify also tss's (swtpm_setup) */
-        if (uid != 0 && (request->op == VTC_HOSTD_OP_HOOK || uid != (guint)self->tss_uid)) {
+        if (uid != 0 && (request->op != VTC_HOSTD_OP_CERTIFY || uid != (guint)self->tss_uid)) {
                 g_set_error(&error,
                             VTC_ERROR,
                             VTC_ERROR_FORBIDDEN,
@@ -753,6 +860,13 @@ vtc_hostd_request_cb(VtcHostdSocketRequest *req, gpointer user_data)
         call->req = req;
         if (request->op == VTC_HOSTD_OP_HOOK) {
                 vtc_hostd_hook(call);
+                return;
+        }
+        if (request->op == VTC_HOSTD_OP_PROTECT) {
+                vtc_hostd_protect_handle_async(self->protect,
+                                               &request->protect,
+                                               vtc_hostd_protect_done,
+                                               call);
                 return;
         }
         vtc_hostd_tpm_run_async(self->tpm,
@@ -1023,6 +1137,7 @@ vtc_hostd_serve_verifiers(VtcHostd *self, GError **error)
         opts.batch = self->batch;
         opts.log = self->log;
         opts.vtpm_pcr = self->pcr;
+        opts.channel = self->channel;
         opts.selection = &sel;
         opts.boot_log = vtc_config_get_string(c, "host_logs", "boot_log");
         opts.ima_log = vtc_config_get_string(c, "host_logs", "ima_log");
@@ -1064,6 +1179,8 @@ vtc_hostd_new(VtcConfig *config, GError **error)
 
         g_mutex_init(&self->lock);
         self->config = config;
+        self->channel =
+            vtc_hostd_channel_new((guint)vtc_config_get_int(config, "channel", "timeout_ms"));
         self->id = g_strdup(id != NULL ? id : g_get_host_name());
         self->issuer =
             issuer != NULL ? g_strdup(issuer) : g_strdup_printf("vtc vTPM CA %s", self->id);
@@ -1091,6 +1208,11 @@ vtc_hostd_new(VtcConfig *config, GError **error)
                                       error);
         if (self->tpm == NULL)
                 return NULL;
+        self->protect =
+            vtc_hostd_protect_new(self->tpm,
+                                  vtc_config_get_string(config, "hostd", "state_dir"),
+                                  (TPM2_HANDLE)vtc_config_get_int(config, "tpm", "seal_handle"),
+                                  vtc_config_get_string(config, "libvirt", "uri"));
         vtc_tpm_template_signing_key(VTC_TPM_KEY_ECC_P256, &tmpl);
         if (!vtc_hostd_tpm_key_ensure_sync(self->tpm,
                                            self->ca_handle,

@@ -12,6 +12,14 @@
  * (3) after hostd stops, the hardware PCR 23 equals the log's replay;
  * (4) with hostd down at prepare, policy fail_closed: `virsh start` fails showing the hook's
  *     message; fail_open: the domain starts.
+ * (5) protected VMs (a second subprocess): `vtc-hostd vm protect` on a domain without a TPM adds
+ *     the vTPM, the channel and the encryption secret; the domain starts with the key hostd
+ *     unseals and hands over at prepare (withdrawn after `started`); its vTPM state is encrypted
+ *     (blob header flag, and a private swtpm without the key cannot use it); after a libvirtd
+ *     restart (ephemeral secrets gone) it still starts; the state copied under another
+ *     protected domain does not start; a hostd on another "hardware" TPM (a second swtpm, the
+ *     same sealed keys) cannot unseal and the start fails with hostd's words; `vm unprotect`
+ *     refuses while encrypted state exists, then removes what protect added.
  *
  * It changes the machine, so it runs only as root, and only when neither libvirtd nor a vtc
  * install nor a vtc-hostd is there already (libvirtd reads its hooks only when it starts). The
@@ -35,6 +43,7 @@
 
 #include "vtc-credential.h"
 #include "vtc-error.h"
+#include "vtc-hostd-protect.h"
 #include "vtc-hostd-proto.h"
 #include "vtc-itest-common.h"
 #include "vtc-quote.h"
@@ -703,6 +712,360 @@ daemon_start(const gchar *program, GString *problems)
         return 0;
 }
 
+/* ---- protected VMs (the second subprocess) ----------------------------------------------- */
+
+/* `vtc-hostd vm ACTION DOMAIN [EXTRA]`, its output and exit status. */
+static gint
+vm_cmd(const gchar *action, const gchar *domain, const gchar *extra, gchar **out, gchar **err)
+{
+        const gchar *argv[] = {g_getenv("VTC_HOSTD"), "vm", action, domain, extra, NULL};
+        gint status = -1;
+
+        g_assert_true(run(argv, out, err, &status));
+        return status;
+}
+
+static gchar *
+dumpxml_inactive(const gchar *name)
+{
+        const gchar *argv[] = {"timeout",
+                               VIRSH_TIMEOUT,
+                               "virsh",
+                               "-q",
+                               "-c",
+                               "qemu:///system",
+                               "dumpxml",
+                               "--inactive",
+                               name,
+                               NULL};
+        g_autofree gchar *out = NULL;
+        gint status = -1;
+
+        g_assert_true(run(argv, &out, NULL, &status));
+        g_assert_cmpint(status, ==, 0);
+        return g_steal_pointer(&out);
+}
+
+static void
+define_xml(const gchar *dir, const gchar *xml)
+{
+        g_autofree gchar *path = g_build_filename(dir, "define.xml", NULL);
+        g_autofree gchar *err = NULL;
+        gint status = -1;
+
+        g_assert_true(g_file_set_contents(path, xml, -1, NULL));
+        g_assert_true(virsh("define", path, NULL, &err, &status));
+        if (status != 0)
+                g_printerr("# virsh define: %s\n", err);
+        g_assert_cmpint(status, ==, 0);
+}
+
+/* `virsh start` that must fail; its message. */
+static gchar *
+start_must_fail(const gchar *name)
+{
+        g_autofree gchar *err = NULL;
+        g_autofree gchar *state = NULL;
+        gint status = -1;
+
+        g_assert_true(virsh("start", name, NULL, &err, &status));
+        g_assert_cmpint(status, ==, 1);
+        state = domstate(name);
+        g_assert_cmpstr(state, ==, "shut off");
+        return g_steal_pointer(&err);
+}
+
+/* How many libvirt secrets exist (ephemeral ones included). */
+static guint
+secret_count(void)
+{
+        g_autofree gchar *out = NULL;
+        g_auto(GStrv) lines = NULL;
+        gint status = -1;
+        guint n = 0;
+
+        g_assert_true(virsh("secret-list", NULL, &out, NULL, &status));
+        g_assert_cmpint(status, ==, 0);
+        lines = g_strsplit(out, "\n", -1);
+        for (guint i = 0; lines[i] != NULL; i++) {
+                if (g_strstrip(lines[i])[0] != '\0')
+                        n++;
+        }
+        return n;
+}
+
+/* The swtpm state blob header (version, min_version, hdrsize, flags, totlen; big endian):
+ * flags bit 0 is "encrypted". */
+static guint16
+state_blob_flags(const gchar *permall)
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) data = vtc_file_read(permall, 1024 * 1024, &error);
+        const guint8 *p;
+
+        g_assert_no_error(error);
+        g_assert_cmpuint(g_bytes_get_size(data), >=, 10);
+        p = g_bytes_get_data(data, NULL);
+        g_assert_cmpuint(p[0], ==, 2); /* blob header version 2 */
+        return (guint16)((p[4] << 8) | p[5]);
+}
+
+static GPid
+libvirtd_restart(const gchar *dir)
+{
+        g_autoptr(GString) problems = g_string_new(NULL);
+        GPid old = find_process("libvirtd");
+        GPid now;
+        gint status = -1;
+        gboolean up = FALSE;
+
+        g_assert_cmpint(old, !=, 0);
+        g_assert_true(stop_pid(old, "libvirtd"));
+        now = daemon_start("libvirtd", problems);
+        g_assert_cmpstr(problems->str, ==, "");
+        note_pid(dir, now, "libvirtd");
+        for (guint i = 0; i < 3 && !up; i++)
+                up = virsh("version", NULL, NULL, NULL, &status) && status == 0;
+        g_assert_true(up);
+        return now;
+}
+
+static GSubprocess *
+protect_hostd_start(const gchar *dir, const gchar *tag, VtcSwtpm **out_hw)
+{
+        g_autofree gchar *hw_dir = g_strdup_printf("%s/hw-%s", dir, tag);
+        g_autofree gchar *state_dir = g_build_filename(dir, "pstate", NULL);
+        g_autofree gchar *log_dir = g_strdup_printf("%s/plog-%s", dir, tag);
+        g_autofree gchar *config = NULL;
+        g_autofree gchar *config_path = g_strdup_printf("%s/hostd-%s.conf", dir, tag);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(VtcSwtpm) hw = vtc_swtpm_new(hw_dir, &error);
+        GSubprocess *hostd;
+
+        g_assert_no_error(error);
+        note_pid(dir, vtc_swtpm_get_pid(hw), "swtpm");
+        g_mkdir_with_parents(state_dir, 0700);
+        g_mkdir_with_parents(log_dir, 0700);
+        /* the same state dir (the sealed keys) for both TPMs; a vTPM log per TPM */
+        config = g_strdup_printf("[hostd]\nid = " HOST_ID "\nstate_dir = %s\n"
+                                 "[tpm]\ntcti = %s\n"
+                                 "[vtpm_log]\npath = %s/vtpm.log\n"
+                                 "[registrar]\nurl =\n",
+                                 state_dir,
+                                 vtc_swtpm_get_tcti_conf(hw),
+                                 log_dir);
+        g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
+        hostd = hostd_start(dir, config_path, &error);
+        g_assert_no_error(error);
+        *out_hw = g_steal_pointer(&hw);
+        return hostd;
+}
+
+static void
+protect_subprocess_test(void)
+{
+        g_autoptr(GKeyFile) shared = g_key_file_new();
+        g_autofree gchar *shared_file = shared_path(getppid());
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *dir = NULL;
+        g_autofree gchar *name = NULL;
+        g_autofree gchar *uuid = NULL;
+        g_autofree gchar *clone = NULL;
+        g_autofree gchar *clone_uuid = NULL;
+        g_autofree gchar *xml = NULL;
+        g_autofree gchar *out = NULL;
+        g_autofree gchar *err = NULL;
+        g_autofree gchar *dump = NULL;
+        g_autofree gchar *sealed = NULL;
+        g_autofree gchar *permall = NULL;
+        g_autofree gchar *state_src = NULL;
+        g_autoptr(VtcSwtpm) hw = NULL;
+        g_autoptr(VtcSwtpm) hw2 = NULL;
+        g_autoptr(GSubprocess) hostd = NULL;
+        guint secrets_before;
+        gint64 t0;
+
+        if (!g_test_subprocess()) {
+                g_test_skip("runs inside /hostd/libvirt");
+                return;
+        }
+        g_assert_true(g_key_file_load_from_file(shared, shared_file, G_KEY_FILE_NONE, &error));
+        g_assert_no_error(error);
+        dir = g_key_file_get_string(shared, "test", "dir", &error);
+        g_assert_no_error(error);
+        name = g_key_file_get_string(shared, "test", "pname", &error);
+        g_assert_no_error(error);
+        uuid = g_key_file_get_string(shared, "test", "puuid", &error);
+        g_assert_no_error(error);
+        clone = g_key_file_get_string(shared, "test", "cname", &error);
+        g_assert_no_error(error);
+        clone_uuid = g_key_file_get_string(shared, "test", "cuuid", &error);
+        g_assert_no_error(error);
+        sealed = g_strdup_printf("%s/pstate/vm/%s.sealed", dir, uuid);
+        permall = g_build_filename(LIBVIRT_SWTPM_DIR, uuid, "tpm2", "tpm2-00.permall", NULL);
+
+        hostd = protect_hostd_start(dir, "a", &hw);
+
+        /* a domain without any TPM: protect adds the vTPM, the channel and the encryption */
+        xml = g_strdup_printf("<domain type='qemu'>\n"
+                              "  <name>%s</name>\n"
+                              "  <uuid>%s</uuid>\n"
+                              "  <memory unit='MiB'>64</memory>\n"
+                              "  <vcpu>1</vcpu>\n"
+                              "  <os><type arch='x86_64' machine='pc'>hvm</type></os>\n"
+                              "  <devices/>\n"
+                              "</domain>\n",
+                              name,
+                              uuid);
+        define_xml(dir, xml);
+        t0 = g_get_monotonic_time();
+        if (vm_cmd("protect", name, NULL, &out, &err) != 0)
+                g_error("vtc-hostd vm protect: %s%s", out, err);
+        note_timing(dir, "vtc-hostd vm protect: %.2f s", seconds_since(t0));
+        g_test_message("vm protect said:\n%s", out);
+        g_assert_nonnull(strstr(out, "added the vTPM"));
+        g_assert_nonnull(
+            strstr(out, "added the private channel (virtio-serial 'org.vtc.agent.0')"));
+        g_assert_nonnull(strstr(out, "added <encryption secret='"));
+        g_assert_true(g_file_test(sealed, G_FILE_TEST_IS_REGULAR));
+        dump = dumpxml_inactive(name);
+        g_assert_nonnull(strstr(dump, "<encryption secret='"));
+        g_assert_nonnull(strstr(dump, "name='org.vtc.agent.0'"));
+        g_assert_nonnull(strstr(dump, "<tpm model='tpm-crb'>"));
+        /* again: refused, nothing changed */
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(vm_cmd("protect", name, NULL, &out, &err), ==, 1);
+        g_assert_nonnull(strstr(err, "protected by vtc already"));
+
+        /* first start: swtpm_setup makes the vTPM encrypted with the key hostd handed over */
+        secrets_before = secret_count();
+        start_domain(dir, name, "protected, first");
+        /* protect refuses a running domain */
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(vm_cmd("unprotect", name, NULL, &out, &err), ==, 1);
+        g_assert_nonnull(strstr(err, "is running"));
+        /* the key was withdrawn once swtpm ran (asynchronously, after `started`) */
+        for (guint i = 0; i < WAIT_STEPS && secret_count() != secrets_before; i++)
+                g_usleep(WAIT_STEP_US);
+        g_assert_cmpuint(secret_count(), ==, secrets_before);
+        destroy_domain(name);
+
+        /* the state is encrypted: the blob header says so, and a private swtpm without the key
+         * cannot use it */
+        g_assert_cmpuint(state_blob_flags(permall) & 0x1, ==, 0x1);
+        {
+                g_autofree gchar *src = g_path_get_dirname(permall);
+                g_autofree gchar *copy = g_build_filename(dir, "pvtpm-copy", NULL);
+                g_autoptr(VtcSwtpm) sw = NULL;
+                g_autoptr(VtcTpm) vtpm = NULL;
+                g_autoptr(GError) e = NULL;
+                TPM2B_PUBLIC pub = {0};
+                ESYS_TR ek = ESYS_TR_NONE;
+                gboolean transient = FALSE;
+                gboolean read = FALSE;
+
+                g_assert_true(vtc_itest_tpm_state_copy(src, copy, &error));
+                g_assert_no_error(error);
+                sw = vtc_swtpm_new(copy, &e);
+                if (sw != NULL) {
+                        note_pid(dir, vtc_swtpm_get_pid(sw), "swtpm");
+                        vtpm = vtc_tpm_new(vtc_swtpm_get_tcti_conf(sw), &e);
+                        read =
+                            vtpm != NULL &&
+                            vtc_tpm_ek_open(vtpm, VTC_TPM_KEY_RSA2048, &ek, &pub, &transient, &e);
+                }
+                g_assert_false(read);
+                g_assert_nonnull(e);
+                g_printerr("# a private swtpm on the encrypted state without the key: %s\n",
+                           e->message);
+        }
+
+        /* libvirtd restarts (ephemeral secrets are gone): the VM still starts */
+        libvirtd_restart(dir);
+        start_domain(dir, name, "protected, after a libvirtd restart");
+        destroy_domain(name);
+
+        /* the state copied under another (protected) domain: it does not start */
+        g_free(xml);
+        xml = g_strdup_printf("<domain type='qemu'><name>%s</name><uuid>%s</uuid>"
+                              "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+                              "<os><type arch='x86_64' machine='pc'>hvm</type></os>"
+                              "<devices/></domain>\n",
+                              clone,
+                              clone_uuid);
+        define_xml(dir, xml);
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(vm_cmd("protect", clone, NULL, &out, &err), ==, 0);
+        state_src = g_build_filename(LIBVIRT_SWTPM_DIR, uuid, NULL);
+        {
+                g_autofree gchar *to = g_build_filename(LIBVIRT_SWTPM_DIR, clone_uuid, NULL);
+                const gchar *argv[] = {"cp", "-a", state_src, to, NULL};
+                gint status = -1;
+                g_assert_true(run(argv, NULL, NULL, &status));
+                g_assert_cmpint(status, ==, 0);
+        }
+        g_clear_pointer(&err, g_free);
+        err = start_must_fail(clone);
+        g_printerr("# the copied state under another domain: %s", err);
+        {
+                /* swtpm refuses the state (HMAC of the other key) and QEMU's TPM init fails */
+                g_autofree gchar *lower = g_ascii_strdown(err, -1);
+                g_assert_nonnull(strstr(lower, "tpm"));
+        }
+
+        /* another "hardware" TPM under hostd, the same sealed keys: it cannot unseal, and the
+         * start fails with hostd's words */
+        hostd_stop(hostd);
+        g_clear_object(&hostd);
+        hostd = protect_hostd_start(dir, "b", &hw2);
+        g_clear_pointer(&err, g_free);
+        err = start_must_fail(name);
+        g_printerr("# on another hardware TPM: %s", err);
+        {
+                g_autofree gchar *want =
+                    g_strdup_printf("vtc: refusing to start domain '%s' (vtc hook policy "
+                                    "fail_closed): ",
+                                    name);
+                g_assert_nonnull(strstr(err, want));
+                g_assert_nonnull(strstr(err, "sealed under another TPM"));
+        }
+
+        /* unprotect: refused while encrypted state exists, then with --discard-vtpm-state */
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        g_assert_cmpint(vm_cmd("unprotect", name, NULL, &out, &err), ==, 1);
+        g_assert_nonnull(strstr(err, "--discard-vtpm-state"));
+        g_assert_true(g_file_test(sealed, G_FILE_TEST_IS_REGULAR));
+        g_clear_pointer(&out, g_free);
+        g_clear_pointer(&err, g_free);
+        if (vm_cmd("unprotect", name, "--discard-vtpm-state", &out, &err) != 0)
+                g_error("vtc-hostd vm unprotect: %s%s", out, err);
+        g_test_message("vm unprotect said:\n%s", out);
+        g_assert_nonnull(strstr(out, "removed the vTPM"));
+        g_assert_nonnull(strstr(out, "removed the private channel"));
+        g_assert_nonnull(strstr(out, "vtc-hostd deleted the sealed key"));
+        g_assert_false(g_file_test(sealed, G_FILE_TEST_EXISTS));
+        g_assert_false(g_file_test(permall, G_FILE_TEST_EXISTS));
+        g_clear_pointer(&dump, g_free);
+        dump = dumpxml_inactive(name);
+        g_assert_null(strstr(dump, "<tpm"));
+        g_assert_null(strstr(dump, "org.vtc.agent.0"));
+        g_assert_null(strstr(dump, VTC_HOSTD_PROTECT_NS));
+        hostd_stop(hostd);
+        g_clear_object(&hostd);
+
+        {
+                gint status = -1;
+                g_assert_true(virsh("undefine", name, NULL, NULL, &status));
+                g_assert_cmpint(status, ==, 0);
+                g_assert_true(virsh("undefine", clone, NULL, NULL, &status));
+                g_assert_cmpint(status, ==, 0);
+        }
+}
+
 static void
 libvirt_test(void)
 {
@@ -728,6 +1091,12 @@ libvirt_test(void)
         g_autofree gchar *pids_path = NULL;
         g_autofree gchar *pids = NULL;
         g_autofree gchar *shared_file = NULL;
+        /* the protected domain and its clone (the second subprocess) */
+        g_autofree gchar *pname = NULL;
+        g_autofree gchar *puuid = NULL;
+        g_autofree gchar *cname = NULL;
+        g_autofree gchar *cuuid = NULL;
+        gboolean protect_passed = FALSE;
         MachineState before = {0};
         MachineState after = {0};
         GPid virtlogd = 0;
@@ -766,6 +1135,10 @@ libvirt_test(void)
         g_assert_cmpint(chmod(dir, 0755), ==, 0);
         name = g_strdup_printf("vtc-itest-%d", (int)getpid());
         uuid = g_uuid_string_random();
+        pname = g_strdup_printf("vtc-itest-%d-p", (int)getpid());
+        puuid = g_uuid_string_random();
+        cname = g_strdup_printf("vtc-itest-%d-c", (int)getpid());
+        cuuid = g_uuid_string_random();
         tss_conf_path = g_build_filename(tss->pw_dir, ".config", "swtpm_setup.conf", NULL);
         machine_state_read(&before, tss_conf_path);
 
@@ -816,6 +1189,10 @@ libvirt_test(void)
                 g_key_file_set_string(shared, "test", "dir", dir);
                 g_key_file_set_string(shared, "test", "name", name);
                 g_key_file_set_string(shared, "test", "uuid", uuid);
+                g_key_file_set_string(shared, "test", "pname", pname);
+                g_key_file_set_string(shared, "test", "puuid", puuid);
+                g_key_file_set_string(shared, "test", "cname", cname);
+                g_key_file_set_string(shared, "test", "cuuid", cuuid);
                 shared_file = shared_path(getpid());
                 if (!g_key_file_save_to_file(shared, shared_file, NULL))
                         problem(problems, "cannot write %s", shared_file);
@@ -828,6 +1205,27 @@ libvirt_test(void)
                                child_passed ? "passed" : "FAILED",
                                seconds_since(t0));
         }
+        if (child_passed) {
+                t0 = g_get_monotonic_time();
+                g_test_trap_subprocess("/hostd/libvirt/protect/subprocess",
+                                       (guint64)480 * G_USEC_PER_SEC,
+                                       G_TEST_SUBPROCESS_INHERIT_STDERR);
+                protect_passed = g_test_trap_has_passed();
+                g_test_message("protected VM part %s after %.2f s",
+                               protect_passed ? "passed" : "FAILED",
+                               seconds_since(t0));
+                if (!protect_passed)
+                        problem(problems, "the protected VM part failed");
+        }
+        /* the protected VM part restarts libvirtd: the one running now is the one to stop */
+        if (libvirtd != 0) {
+                g_autofree gchar *comm = proc_comm(libvirtd);
+                if (g_strcmp0(comm, "libvirtd") != 0) {
+                        libvirtd = find_process("libvirtd");
+                        if (libvirtd == 0)
+                                libvirtd = daemon_start("libvirtd", problems);
+                }
+        }
 
         /* clean-up, whatever happened */
         if (shared_file != NULL)
@@ -836,7 +1234,7 @@ libvirt_test(void)
         timings = read_text(timings_path);
         if (timings != NULL)
                 g_test_message("%s", timings);
-        if (!child_passed) {
+        if (!child_passed || !protect_passed) {
                 g_autofree gchar *hostd_log_path = g_build_filename(dir, "hostd.log", NULL);
                 g_autofree gchar *hostd_log = read_text(hostd_log_path);
                 if (hostd_log != NULL)
@@ -849,6 +1247,16 @@ libvirt_test(void)
                         virsh("undefine", name, NULL, NULL, &status);
                         if (status != 0)
                                 problem(problems, "could not undefine %s", name);
+                }
+                for (guint i = 0; i < 2; i++) {
+                        const gchar *n = i == 0 ? pname : cname;
+                        g_autofree gchar *o2 = NULL;
+                        if (virsh("domstate", n, &o2, NULL, &status) && status == 0) {
+                                virsh("destroy", n, NULL, NULL, &status);
+                                virsh("undefine", n, NULL, NULL, &status);
+                                if (status != 0)
+                                        problem(problems, "could not undefine %s", n);
+                        }
                 }
         }
         pids_path = g_build_filename(dir, "pids", NULL);
@@ -863,6 +1271,10 @@ libvirt_test(void)
                                 stop_pid((GPid)pid, f[1]);
                 }
         }
+        /* a hostd killed with its subprocess leaves its socket behind */
+        if (!before.run_vtc && g_file_test(VTC_HOSTD_SOCKET_DEFAULT, G_FILE_TEST_EXISTS) &&
+            !socket_connects(VTC_HOSTD_SOCKET_DEFAULT))
+                g_unlink(VTC_HOSTD_SOCKET_DEFAULT);
         if (libvirtd != 0 && !stop_pid(libvirtd, "libvirtd"))
                 problem(problems, "libvirtd (pid %d) did not stop on SIGTERM", (int)libvirtd);
         if (virtlogd != 0 && !stop_pid(virtlogd, "virtlogd"))
@@ -897,6 +1309,19 @@ libvirt_test(void)
                         problem(problems, "could not remove %s", state);
                 g_unlink(log1);
                 g_unlink(log2);
+                for (guint i = 0; i < 2; i++) {
+                        const gchar *n = i == 0 ? pname : cname;
+                        const gchar *u = i == 0 ? puuid : cuuid;
+                        g_autofree gchar *st = g_build_filename(LIBVIRT_SWTPM_DIR, u, NULL);
+                        g_autofree gchar *c = g_strdup_printf("rm -rf '%s'", st);
+                        g_autofree gchar *l1 = g_strdup_printf("/var/log/libvirt/qemu/%s.log", n);
+                        g_autofree gchar *l2 =
+                            g_strdup_printf("/var/log/swtpm/libvirt/qemu/%s-swtpm.log", n);
+                        if (system(c) != 0)
+                                problem(problems, "could not remove %s", st);
+                        g_unlink(l1);
+                        g_unlink(l2);
+                }
                 /* what libvirt made for the test, when it was not there before */
                 if (!before.swtpm_dir)
                         g_rmdir(LIBVIRT_SWTPM_DIR);
@@ -943,5 +1368,6 @@ main(int argc, char **argv)
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/hostd/libvirt", libvirt_test);
         g_test_add_func("/hostd/libvirt/subprocess", libvirt_subprocess_test);
+        g_test_add_func("/hostd/libvirt/protect/subprocess", protect_subprocess_test);
         return g_test_run();
 }
