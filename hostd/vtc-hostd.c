@@ -6,6 +6,9 @@
 #include <openssl/x509.h>
 #include <pwd.h>
 
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
 #include "vtc-credential.h"
 #include "vtc-error.h"
 #include "vtc-hostd-api.h"
@@ -250,6 +253,7 @@ struct _VtcHostd {
         VtcHostdApi *api;         /* NULL when [tls] cert is unset */
         VtcHostdChannel *channel; /* the running VMs' private channels */
         VtcHostdProtect *protect;
+        GCancellable *cancellable; /* cancelled at free: background jobs must not touch self */
         gid_t tss_gid;
         uid_t tss_uid;
         /* vm uuid -> hex SHA-256 of the EK SubjectPublicKeyInfo, for EKs hostd certified */
@@ -262,6 +266,8 @@ vtc_hostd_free(VtcHostd *self)
 {
         if (self == NULL)
                 return;
+        g_cancellable_cancel(self->cancellable);
+        g_clear_object(&self->cancellable);
         /* the API first: it waits for the quote jobs that use the vTPM log */
         vtc_hostd_api_free(self->api);
         vtc_hostd_channel_free(self->channel);
@@ -703,6 +709,97 @@ vtc_hostd_log_done(GObject *source, GAsyncResult *res, gpointer user_data)
                 vtc_hostd_socket_reply(call->req, "{\"ok\":true}");
         }
         vtc_hostd_call_free(call);
+}
+
+/* ---- the channels of VMs that already run when hostd starts ---- */
+
+static void
+vtc_hostd_virt_error_silent(void *data, virErrorPtr err)
+{
+}
+
+/* In a thread: the uuid and channel path of every running domain (pairs, flat). */
+static void
+vtc_hostd_running_channels_thread(GTask *task,
+                                  gpointer source,
+                                  gpointer task_data,
+                                  GCancellable *cancellable)
+{
+        const gchar *uri = task_data;
+        g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
+        virDomainPtr *domains = NULL;
+        virConnectPtr conn;
+        int n;
+
+        virSetErrorFunc(NULL, vtc_hostd_virt_error_silent);
+        conn = virConnectOpenReadOnly(uri);
+        if (conn == NULL) {
+                const gchar *msg = virGetLastErrorMessage();
+                g_task_return_new_error(task,
+                                        VTC_ERROR,
+                                        VTC_ERROR_UNAVAILABLE,
+                                        "libvirt %s: %s",
+                                        uri,
+                                        msg != NULL ? msg : "cannot connect");
+                return;
+        }
+        n = virConnectListAllDomains(conn, &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+        for (int i = 0; i < n; i++) {
+                char *xml = virDomainGetXMLDesc(domains[i], 0);
+                if (xml != NULL) {
+                        g_autoptr(VtcHostdDomain) dom =
+                            vtc_hostd_domain_parse(xml, strlen(xml), NULL);
+                        if (dom != NULL && dom->channel_path != NULL) {
+                                g_ptr_array_add(found, g_strdup(dom->uuid));
+                                g_ptr_array_add(found, g_strdup(dom->channel_path));
+                        }
+                        free(xml);
+                }
+                virDomainFree(domains[i]);
+        }
+        free(domains);
+        virConnectClose(conn);
+        g_task_return_pointer(task, g_steal_pointer(&found), (GDestroyNotify)g_ptr_array_unref);
+}
+
+static void
+vtc_hostd_running_channels_done(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        VtcHostd *self = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) found = g_task_propagate_pointer(G_TASK(res), &error);
+
+        if (g_task_get_cancellable(G_TASK(res)) != NULL &&
+            g_cancellable_is_cancelled(g_task_get_cancellable(G_TASK(res))))
+                return; /* hostd is gone */
+        if (found == NULL) {
+                g_message("no channels of running VMs recovered (%s); they come with the next "
+                          "'started' or 'reconnect' hook",
+                          error->message);
+                return;
+        }
+        for (guint i = 0; i + 1 < found->len; i += 2) {
+                const gchar *uuid = g_ptr_array_index(found, i);
+                if (vtc_hostd_channel_lookup(self->channel, uuid) != NULL)
+                        continue; /* a hook came first: it is newer */
+                vtc_hostd_channel_add(self->channel, uuid, g_ptr_array_index(found, i + 1));
+                g_message("recovered the private channel of running VM %s", uuid);
+        }
+}
+
+/* A restarted hostd learns the channels of VMs that kept running from libvirt (a read-only
+ * connection, outside any hook: no deadlock), without blocking the loop. */
+static void
+vtc_hostd_recover_channels(VtcHostd *self)
+{
+        g_autoptr(GTask) task = NULL;
+
+        task = g_task_new(NULL, self->cancellable, vtc_hostd_running_channels_done, self);
+        g_task_set_check_cancellable(task, FALSE);
+        g_task_set_task_data(task,
+                             g_strdup(vtc_config_get_string(self->config, "libvirt", "uri")),
+                             g_free);
+        g_task_run_in_thread(task, vtc_hostd_running_channels_thread);
 }
 
 /* ---- protected VMs (vtc-hostd-protect.c) ---- */
@@ -1179,6 +1276,7 @@ vtc_hostd_new(VtcConfig *config, GError **error)
 
         g_mutex_init(&self->lock);
         self->config = config;
+        self->cancellable = g_cancellable_new();
         self->channel =
             vtc_hostd_channel_new((guint)vtc_config_get_int(config, "channel", "timeout_ms"));
         self->id = g_strdup(id != NULL ? id : g_get_host_name());
@@ -1255,5 +1353,6 @@ vtc_hostd_new(VtcConfig *config, GError **error)
         }
         if (!vtc_hostd_serve_verifiers(self, error))
                 return NULL;
+        vtc_hostd_recover_channels(self);
         return g_steal_pointer(&self);
 }
