@@ -24,6 +24,12 @@ static const VtcCliSubcommand vtc_cli_commands[] = {
 #ifdef VTC_HAVE_CMD_CA
     {"ca", vtc_cmd_ca, "make the deployment's TLS CA and each component's certificate"},
 #endif
+#ifdef VTC_HAVE_CMD_VM
+    {"vm", vtc_cmd_vm, "tenant: watch VMs at the verifier, see their state and history"},
+#endif
+#ifdef VTC_HAVE_CMD_HOST
+    {"host", vtc_cmd_host, "tenant: the hosts the registrar knows"},
+#endif
     {NULL, NULL, NULL},
 };
 
@@ -44,7 +50,12 @@ vtc_cli_usage(void)
             "\n"
             "Run `vtc COMMAND --help` for the options of each command.\n"
             "\n"
-            "Exit status: 0 valid, 1 checked and not valid, 2 usage error, 3 input unreadable.\n");
+            "Tenant workflow: `vtc ca issue tenant` (by the CA's admin), then\n"
+            "`vtc vm add UUID --runtime-policy FILE`, then `vtc vm status UUID`.\n"
+            "\n"
+            "Exit status: 0 valid (done), 1 checked and not valid (vtc vm status: the VM is\n"
+            "failed), 2 usage error, 3 input unreadable, 4 server unreachable or no usable\n"
+            "answer, 5 the server refused the request.\n");
         return g_string_free(out, FALSE);
 }
 
