@@ -41,16 +41,17 @@ fuzz_policy(void)
 {
         static VtcVerifierPolicy *policy = NULL;
         static const gchar json[] =
-            "{\"meta\":{\"version\":1},\"release\":0,\"digests\":{\"/usr/bin/a\":[\"00\"]},"
+            "{\"meta\":{\"version\":1},\"release\":0,\"digests\":{\"/usr/bin/a\":[\"abababababababababababababababababababababababababababababababab\"]},"
             "\"excludes\":[\"/tmp/.*\"],\"keyrings\":{},\"ima\":{\"ignored_keyrings\":[],"
             "\"log_hash_alg\":\"sha1\",\"dm_policy\":null},\"ima-buf\":{},"
             "\"verification-keys\":\"\"}";
 
         if (policy == NULL) {
+                g_autoptr(GError) error = NULL;
                 VtcRuntimePolicy *runtime =
-                    vtc_runtime_policy_new_from_json(json, strlen(json), NULL);
+                    vtc_runtime_policy_new_from_json(json, strlen(json), &error);
 
-                g_assert(runtime != NULL);
+                g_assert_no_error(error);
                 policy = vtc_verifier_policy_new();
                 vtc_verifier_policy_set_runtime(policy, runtime);
                 vtc_verifier_policy_set_secure_boot(policy, TRUE);

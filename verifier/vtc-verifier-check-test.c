@@ -1241,6 +1241,42 @@ test_host_reboot(void)
         g_assert_cmpuint(req.host_vtpm, ==, vtc_vtpm_log_get_count(fx->vtpm_log));
 }
 
+/*
+ * hostd refused the verifier's vTPM log offset (beyond the end of its log) and the host's
+ * resetCount did not change: the log restarted without a reboot (PCR 23 reset from software and
+ * the log replaced). The restarted log replays to the reset PCR, and must still be refused;
+ * with a reboot in between it is fine.
+ */
+static void
+test_vtpm_log_restart(void)
+{
+        g_autoptr(TestVm) tv = test_vm_new();
+        g_auto(Round) r = {0};
+        g_auto(VtcVerifierVerdict) v = {0};
+        g_autofree gchar *state = NULL;
+        VtcVerifierRequest req;
+
+        assert_trusted(tv);
+        vtc_verifier_vm_resync_host(tv->vm);
+        vtc_verifier_vm_get_request(tv->vm, &req);
+        g_assert_cmpuint(req.host_vtpm, ==, 0);
+        round_make(&r, tv);
+        assert_fails(tv, &r, VTC_VERIFIER_REASON_VTPM_LOG_REPLAY, "without a host reboot");
+        /* the flag survives a verifier restart (saved state) */
+        state = vtc_verifier_vm_save_state(tv->vm);
+        g_assert_nonnull(strstr(state, "\"vtpm_restart_pending\":true"));
+        round_clear(&r);
+        round_make(&r, tv);
+        assert_fails(tv, &r, VTC_VERIFIER_REASON_VTPM_LOG_REPLAY, "without a host reboot");
+        /* a reboot (another resetCount) explains the restart */
+        edit_state(tv, "host_tpm", "reset_count", json_node_init_int(json_node_alloc(), 7));
+        round_clear(&r);
+        round_make(&r, tv);
+        check(tv, &r, &v);
+        g_assert_cmpint(v.result, !=, VTC_VERIFIER_RESULT_FAILED);
+        assert_trusted(tv);
+}
+
 static void
 test_vtpm_log_replay(void)
 {
@@ -1679,6 +1715,7 @@ main(int argc, char **argv)
         g_test_add_func("/verifier-check/host-quote-replay", test_host_quote_replay);
         g_test_add_func("/verifier-check/clock-regression", test_clock_regression);
         g_test_add_func("/verifier-check/host-reboot", test_host_reboot);
+        g_test_add_func("/verifier-check/vtpm-log-restart", test_vtpm_log_restart);
         g_test_add_func("/verifier-check/host-log-replay", test_host_log_replay);
         g_test_add_func("/verifier-check/host-policy", test_host_policy);
         g_test_add_func("/verifier-check/vtpm-log-replay", test_vtpm_log_replay);

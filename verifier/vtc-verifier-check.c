@@ -389,6 +389,10 @@ typedef struct {
         guint8 host_root[32]; /* of the last host quote (host.seen) */
         guint64 vtpm_count;
         guint8 vtpm_pcr[32];
+        /* the host log positions were forgotten (hostd refused them) while the vTPM log had
+         * entries: the next host quote must show a reboot, or the log was restarted under a
+         * reset PCR (resettable from software on many platforms) */
+        gboolean vtpm_restart_pending;
         guint8 vm_status;
         gboolean vm_ek_ok;
         guint n_clones;
@@ -437,6 +441,7 @@ vtc_verifier_state_reset_host(VtcVerifierVmState *st, gboolean keep_counters)
         vtc_verifier_side_init(&st->host, keep_counters);
         st->vtpm_count = 0;
         memset(st->vtpm_pcr, 0, sizeof(st->vtpm_pcr));
+        st->vtpm_restart_pending = FALSE;
         st->vm_status = VTC_VERIFIER_VM_UNKNOWN;
         st->vm_ek_ok = FALSE;
         st->n_clones = 0;
@@ -632,8 +637,11 @@ vtc_verifier_vm_get_request(const VtcVerifierVm *self, VtcVerifierRequest *out)
 void
 vtc_verifier_vm_resync_host(VtcVerifierVm *self)
 {
+        gboolean had_entries = self->state.vtpm_count > 0 || self->state.vtpm_restart_pending;
+
         g_clear_pointer(&self->pending, g_free);
         vtc_verifier_state_reset_host(&self->state, TRUE);
+        self->state.vtpm_restart_pending = had_entries && self->state.host.seen;
         g_clear_pointer(&self->host_check, vtc_runtime_policy_check_free);
 }
 
@@ -695,6 +703,8 @@ vtc_verifier_vm_save_state(const VtcVerifierVm *self)
         vtc_verifier_add_hex(b, "host_root", st->host_root, sizeof(st->host_root));
         vtc_verifier_add_int(b, "vtpm_count", (gint64)st->vtpm_count);
         vtc_verifier_add_hex(b, "vtpm_pcr", st->vtpm_pcr, sizeof(st->vtpm_pcr));
+        json_builder_set_member_name(b, "vtpm_restart_pending");
+        json_builder_add_boolean_value(b, st->vtpm_restart_pending);
         vtc_verifier_add_int(b, "vm_status", st->vm_status);
         json_builder_set_member_name(b, "vm_ek_ok");
         json_builder_add_boolean_value(b, st->vm_ek_ok);
@@ -820,6 +830,11 @@ vtc_verifier_vm_load_state(VtcVerifierVm *self, const gchar *json, GError **erro
             !vtc_verifier_get_hex_fixed(obj, "host_root", st.host_root, 32, error) ||
             !vtc_verifier_get_u64(obj, "vtpm_count", &st.vtpm_count, error) ||
             !vtc_verifier_get_hex_fixed(obj, "vtpm_pcr", st.vtpm_pcr, 32, error) ||
+            !vtc_json_get_bool(obj,
+                               "vtpm_restart_pending",
+                               FALSE,
+                               &st.vtpm_restart_pending,
+                               error) ||
             !vtc_json_get_int(obj, "vm_status", 0, VTC_VERIFIER_VM_STOPPED, TRUE, &status, error) ||
             !vtc_json_get_bool(obj, "vm_ek_ok", TRUE, &st.vm_ek_ok, error) ||
             !vtc_json_get_bool(obj, "clones_overflow", TRUE, &st.clones_overflow, error))
@@ -2013,6 +2028,16 @@ vtc_verifier_round_run(VtcVerifierRound *r,
                 g_clear_pointer(&vm->host_check, vtc_runtime_policy_check_free);
                 r->incomplete = VTC_VERIFIER_REASON_HOST_REBOOT;
         } else {
+                if (r->st.vtpm_restart_pending && !host_reset)
+                        return (void)vtc_verifier_fail(
+                            r,
+                            VTC_VERIFIER_REASON_VTPM_LOG_REPLAY,
+                            "the vTPM log of host %s restarted without a host reboot (the TPM's "
+                            "resetCount did not change): its PCR sha256:%u was reset or the log "
+                            "replaced",
+                            vm->host->id,
+                            vm->host->vtpm_log_pcr);
+                r->st.vtpm_restart_pending = FALSE;
                 if (!vtc_verifier_check_vtpm(r, &in.vtpm_log, hres.pcrs))
                         return;
                 if (!vtc_verifier_check_log(r,
