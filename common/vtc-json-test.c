@@ -118,6 +118,14 @@ vtc_json_limits_test(void)
                 g_assert_error(error, VTC_ERROR, VTC_ERROR_INVALID_DATA);
                 g_clear_error(&error);
         }
+        /* an empty body, as libsoup hands it over (no data at all) */
+        {
+                VtcJsonLimits def = VTC_JSON_LIMITS_DEFAULT;
+                obj = vtc_json_parse_object(NULL, 0, &def, &error);
+                g_assert_null(obj);
+                g_assert_error(error, VTC_ERROR, VTC_ERROR_INVALID_DATA);
+                g_clear_error(&error);
+        }
 }
 
 int

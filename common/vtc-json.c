@@ -133,6 +133,13 @@ vtc_json_parse_object(const gchar *data, gsize len, const VtcJsonLimits *limits,
                             limits->max_size);
                 return NULL;
         }
+        if (data == NULL || len == 0) {
+                g_set_error_literal(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_INVALID_DATA,
+                                    "empty JSON document");
+                return NULL;
+        }
         if (memchr(data, '\0', len) != NULL) {
                 g_set_error_literal(error,
                                     VTC_ERROR,
