@@ -4,8 +4,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "vtc-agent-api.h"
 #include "vtc-agent-test-registrar.h"
 #include "vtc-agent-test-util.h"
+#include "vtc-ca.h"
 
 #define UUID     "0b7e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b"
 #define IMA_FILE "ima/rust-keylime-binary_runtime_measurements"
@@ -13,6 +15,8 @@
 typedef struct {
         GSubprocess *proc;
         GDataInputStream *err;
+        GString *log;   /* stderr up to "ready" */
+        guint api_port; /* direct mode: from "listening on port N" */
 } Agent;
 
 static gchar *
@@ -32,7 +36,7 @@ agent_program(void)
 }
 
 static Agent *
-agent_start(const gchar *conf)
+agent_start_full(const gchar *conf, gboolean direct)
 {
         Agent *a = g_new0(Agent, 1);
         g_autofree gchar *program = agent_program();
@@ -40,23 +44,44 @@ agent_start(const gchar *conf)
         gint64 deadline = g_get_monotonic_time() + VTC_AGENT_TEST_TIMEOUT_S * G_USEC_PER_SEC;
 
         {
-                g_autoptr(GSubprocessLauncher) l =
-                    g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDERR_PIPE);
+                g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new(
+                    G_SUBPROCESS_FLAGS_STDERR_PIPE |
+                    (direct ? G_SUBPROCESS_FLAGS_STDOUT_PIPE : G_SUBPROCESS_FLAGS_NONE));
 
                 g_subprocess_launcher_set_child_setup(l, vtc_agent_test_child_setup, NULL, NULL);
                 a->proc = g_subprocess_launcher_spawn(l, &error, program, "--config", conf, NULL);
         }
         g_assert_no_error(error);
         a->err = g_data_input_stream_new(g_subprocess_get_stderr_pipe(a->proc));
+        a->log = g_string_new(NULL);
         for (;;) {
                 g_autofree gchar *line = vtc_agent_test_read_line(a->err, deadline);
 
                 g_assert_nonnull(line);
                 g_printerr("# %s\n", line);
+                g_string_append_printf(a->log, "%s\n", line);
                 if (g_strcmp0(line, "vtc-agent: ready") == 0)
                         break;
         }
+        if (direct) {
+                /* printed before "ready" */
+                g_autoptr(GDataInputStream) out =
+                    g_data_input_stream_new(g_subprocess_get_stdout_pipe(a->proc));
+                g_autofree gchar *line = vtc_agent_test_read_line(out, deadline);
+                const gchar *prefix = "vtc-agent: listening on port ";
+
+                g_assert_nonnull(line);
+                g_assert_true(g_str_has_prefix(line, prefix));
+                a->api_port = (guint)g_ascii_strtoull(line + strlen(prefix), NULL, 10);
+                g_assert_cmpuint(a->api_port, >, 0);
+        }
         return a;
+}
+
+static Agent *
+agent_start(const gchar *conf)
+{
+        return agent_start_full(conf, FALSE);
 }
 
 /* SIGTERM: a clean exit with status 0 (sanitizer reports would fail it) */
@@ -75,6 +100,7 @@ agent_stop(Agent *a)
         g_assert_cmpint(g_subprocess_get_exit_status(a->proc), ==, 0);
         g_object_unref(a->err);
         g_object_unref(a->proc);
+        g_string_free(a->log, TRUE);
         g_free(a);
 }
 
@@ -350,11 +376,205 @@ test_cli(void)
         vtc_test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+static gboolean
+accept_any_cb(SoupMessage *msg, GTlsCertificate *peer, GTlsCertificateFlags errors, gpointer data)
+{
+        GTlsCertificate **out = data;
+
+        g_set_object(out, peer);
+        return TRUE;
+}
+
+/* The DER certificate the agent presents in direct mode. */
+static GBytes *
+agent_presented_cert(guint port)
+{
+        g_autoptr(SoupSession) session = soup_session_new();
+        g_autofree gchar *url = g_strdup_printf("https://127.0.0.1:%u/v1/version", port);
+        g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+        g_autoptr(GTlsCertificate) peer = NULL;
+        g_autoptr(GByteArray) der = NULL;
+        g_autoptr(GBytes) body = NULL;
+        g_autoptr(GError) error = NULL;
+
+        soup_session_set_proxy_resolver(session, NULL);
+        g_signal_connect(msg, "accept-certificate", G_CALLBACK(accept_any_cb), &peer);
+        body = soup_session_send_and_read(session, msg, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(soup_message_get_status(msg), ==, 200);
+        g_assert_nonnull(peer);
+        g_object_get(peer, "certificate", &der, NULL);
+        g_assert_nonnull(der);
+        return g_bytes_new(der->data, der->len);
+}
+
+static void
+der_spki_sha256(GBytes *der_bytes, guint8 out[32])
+{
+        const guint8 *der = g_bytes_get_data(der_bytes, NULL);
+        g_autoptr(X509) x = d2i_X509(NULL, &der, (long)g_bytes_get_size(der_bytes));
+        g_autoptr(GError) error = NULL;
+        guint8 *spki = NULL;
+        int len;
+
+        g_assert_nonnull(x);
+        len = i2d_PUBKEY(X509_get0_pubkey(x), &spki);
+        g_assert_cmpint(len, >, 0);
+        g_assert_true(
+            vtc_hash(vtc_hash_alg_from_id(TPM2_ALG_SHA256), spki, (gsize)len, out, &error));
+        OPENSSL_free(spki);
+}
+
+/* One round over the channel, checked with @ak_public and the TLS key digest @tls_sha. */
+static VtcQuoteFailure
+agent_round(const gchar *sock, GBytes *ak_public, const guint8 *tls_sha)
+{
+        g_autoptr(VtcChannelDecoder) dec = vtc_channel_decoder_new();
+        g_autofree gchar *req = NULL;
+        g_autoptr(JsonObject) o = NULL;
+        VtcChannelRound r;
+        int fd = chan_connect(sock);
+
+        vtc_agent_test_round_init(&r, 0x7ff, 0);
+        req = vtc_agent_test_round_json(&r, 7);
+        chan_send(fd, req);
+        o = chan_recv(fd, dec);
+        close(fd);
+        g_assert_cmpint(json_object_get_int_member(o, "id"), ==, 7);
+        g_assert_true(json_object_get_boolean_member(o, "ok"));
+        return vtc_agent_test_check_evidence(o, ak_public, &r, tls_sha);
+}
+
+/*
+ * A guest without a disk: its state directory is empty after every reboot, its vTPM is not. The
+ * agent must present the same TLS key and certificate after a reboot, or the verifier's nonce
+ * check (the quote binds the digest of the TLS key the registrar holds) fails.
+ */
+static void
+test_tls_reboot(void)
+{
+        g_autoptr(VtcAgentTestTpm) t = vtc_agent_test_tpm_new(FALSE);
+        g_autofree gchar *conf = g_build_filename(t->dir, "agent.conf", NULL);
+        g_autofree gchar *sock = g_build_filename(t->dir, "agent.sock", NULL);
+        g_autofree gchar *ca_dir = g_build_filename(t->dir, "tls", NULL);
+        g_autofree gchar *ca = g_build_filename(ca_dir, "ca.crt", NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) ak_public = NULL;
+        GBytes *cert[3] = {NULL, NULL, NULL};
+        guint8 sha[3][32];
+
+        g_assert_true(vtc_ca_init(ca_dir, "vtc test CA", 1, &error));
+        g_assert_no_error(error);
+        {
+                /* the AK the agent will find at its handle: the verifier's copy */
+                g_autoptr(VtcAgentTpm) tpm = vtc_agent_tpm_new(vtc_swtpm_get_tcti_conf(t->swtpm),
+                                                               VTC_AGENT_TPM_AK_HANDLE_DEFAULT,
+                                                               VTC_TPM_KEY_ECC_P256,
+                                                               &error);
+
+                g_assert_no_error(error);
+                ak_public = g_bytes_ref(vtc_agent_tpm_get_ak_public(tpm));
+        }
+        for (guint boot = 0; boot < 3; boot++) {
+                g_autofree gchar *state = g_strdup_printf("%s/state-%u", t->dir, boot);
+                g_autofree gchar *file = g_build_filename(state, "tls.crt", NULL);
+                g_autofree gchar *text = NULL;
+                guint8 file_sha[32];
+                Agent *a;
+
+                if (boot > 0) {
+                        /* the reboot: the vTPM's process ends, its state stays */
+                        g_clear_pointer(&t->swtpm, vtc_swtpm_free);
+                        t->swtpm = vtc_swtpm_new(t->state_dir, &error);
+                        g_assert_no_error(error);
+                }
+                if (boot == 2) {
+                        /* a damaged identity in NV: replaced, and the agent says so */
+                        g_autoptr(VtcAgentTpm) tpm =
+                            vtc_agent_tpm_new(vtc_swtpm_get_tcti_conf(t->swtpm),
+                                              VTC_AGENT_TPM_AK_HANDLE_DEFAULT,
+                                              VTC_TPM_KEY_ECC_P256,
+                                              &error);
+                        g_autoptr(GBytes) blob = NULL;
+                        g_autoptr(GBytes) bad = NULL;
+                        g_autofree guint8 *d = NULL;
+
+                        g_assert_no_error(error);
+                        blob = vtc_agent_tpm_nv_load(tpm,
+                                                     VTC_AGENT_API_TLS_NV_INDEX_DEFAULT,
+                                                     VTC_AGENT_API_TLS_NV_SIZE,
+                                                     &error);
+                        g_assert_no_error(error);
+                        d = g_memdup2(g_bytes_get_data(blob, NULL), g_bytes_get_size(blob));
+                        d[300] ^= 0x40;
+                        bad = g_bytes_new(d, g_bytes_get_size(blob));
+                        g_assert_true(vtc_agent_tpm_nv_store(tpm,
+                                                             VTC_AGENT_API_TLS_NV_INDEX_DEFAULT,
+                                                             bad,
+                                                             &error));
+                        g_assert_no_error(error);
+                }
+                /* [tls] nv_index is left at its default */
+                text = g_strdup_printf("[agent]\nuuid = %s\nstate_dir = %s\n"
+                                       "[tpm]\ntcti = %s\n"
+                                       "[channel]\npath = %s\n"
+                                       "[logs]\nima =\nboot =\n"
+                                       "[api]\nenabled = true\naddress = 127.0.0.1\nport = 0\n"
+                                       "client_ca = %s\n",
+                                       UUID,
+                                       state,
+                                       vtc_swtpm_get_tcti_conf(t->swtpm),
+                                       sock,
+                                       ca);
+                g_assert_true(g_file_set_contents(conf, text, -1, &error));
+                g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
+                a = agent_start_full(conf, TRUE);
+                cert[boot] = agent_presented_cert(a->api_port);
+                der_spki_sha256(cert[boot], sha[boot]);
+                /* what it serves is what it keeps in the state directory */
+                g_assert_true(vtc_agent_api_tls_key_sha256(file, file_sha, NULL, &error));
+                g_assert_no_error(error);
+                g_assert_cmpmem(file_sha, 32, sha[boot], 32);
+                /* the quote binds the key it serves */
+                g_assert_cmpint(agent_round(sock, ak_public, sha[boot]),
+                                ==,
+                                VTC_QUOTE_FAILURE_NONE);
+                switch (boot) {
+                case 0:
+                        g_assert_nonnull(strstr(a->log->str, "made a new TLS key"));
+                        break;
+                case 1:
+                        g_assert_nonnull(strstr(a->log->str, "read from vTPM NV index 0x01500100"));
+                        /* the same key and certificate as before the reboot: a verifier
+                         * holding the first boot's certificate still passes the nonce check */
+                        g_assert_cmpmem(sha[0], 32, sha[1], 32);
+                        g_assert_true(g_bytes_equal(cert[0], cert[1]));
+                        g_assert_cmpint(agent_round(sock, ak_public, sha[0]),
+                                        ==,
+                                        VTC_QUOTE_FAILURE_NONE);
+                        break;
+                default:
+                        g_assert_nonnull(strstr(a->log->str, "holds no valid TLS identity"));
+                        g_assert_nonnull(strstr(a->log->str, "overwrote the index"));
+                        g_assert_true(memcmp(sha[0], sha[2], 32) != 0);
+                        g_assert_cmpint(agent_round(sock, ak_public, sha[0]),
+                                        ==,
+                                        VTC_QUOTE_FAILURE_NONCE);
+                        break;
+                }
+                agent_stop(a);
+        }
+        for (guint i = 0; i < G_N_ELEMENTS(cert); i++)
+                g_bytes_unref(cert[i]);
+}
+
 int
 main(int argc, char **argv)
 {
+        g_setenv("TSS2_LOG", "all+none", FALSE);
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/agent/binary", test_agent);
         g_test_add_func("/agent/cli", test_cli);
+        g_test_add_func("/agent/tls-reboot", test_tls_reboot);
         return g_test_run();
 }

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include <tss2/tss2_rc.h>
+
 #include "vtc-credential.h"
 #include "vtc-error.h"
 #include "vtc-util.h"
@@ -324,4 +326,242 @@ vtc_agent_tpm_activate(VtcAgentTpm *self,
         }
         g_mutex_unlock(&self->lock);
         return secret;
+}
+
+/* ---- the agent's NV index ------------------------------------------------------------------ */
+
+/* Is @rc the TPM saying that a handle does not exist (TPM_RC_HANDLE, on any handle)? */
+static gboolean
+vtc_agent_tpm_rc_is_no_handle(TSS2_RC rc)
+{
+        return (rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (rc & TPM2_RC_FMT1) != 0 &&
+               (rc & (TPM2_RC_FMT1 | 0x3f)) == TPM2_RC_HANDLE;
+}
+
+/*
+ * Opens @nv_index: FALSE with VTC_ERROR_NOT_FOUND when it is not defined, VTC_ERROR_CONFLICT
+ * when it is not the agent's kind of index (@size 0: any size). *@out_written says whether it
+ * holds data. The caller closes *@out_handle.
+ */
+static gboolean
+vtc_agent_tpm_nv_open_locked(VtcAgentTpm *self,
+                             TPM2_HANDLE nv_index,
+                             guint16 size,
+                             ESYS_TR *out_handle,
+                             gboolean *out_written,
+                             GError **error)
+{
+        ESYS_CONTEXT *ctx = vtc_tpm_get_esys(self->tpm);
+        ESYS_TR handle = ESYS_TR_NONE;
+        TPM2B_NV_PUBLIC *pub = NULL;
+        TPMA_NV attrs;
+        TPMA_NV state = TPMA_NV_WRITTEN | TPMA_NV_WRITELOCKED | TPMA_NV_READLOCKED;
+        TSS2_RC rc;
+        gboolean ours;
+
+        rc =
+            Esys_TR_FromTPMPublic(ctx, nv_index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &handle);
+        if (rc != TSS2_RC_SUCCESS) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            vtc_agent_tpm_rc_is_no_handle(rc) ? VTC_ERROR_NOT_FOUND : VTC_ERROR_TPM,
+                            "NV index 0x%08x: Esys_TR_FromTPMPublic: 0x%08x: %s",
+                            nv_index,
+                            (guint)rc,
+                            Tss2_RC_Decode(rc));
+                return FALSE;
+        }
+        rc = Esys_NV_ReadPublic(ctx, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+                Esys_TR_Close(ctx, &handle);
+                vtc_tss_set_error(error, rc, "Esys_NV_ReadPublic");
+                g_prefix_error(error, "NV index 0x%08x: ", nv_index);
+                return FALSE;
+        }
+        attrs = pub->nvPublic.attributes;
+        ours = (attrs & ~state) == VTC_AGENT_TPM_NV_ATTRIBUTES &&
+               (size == 0 || pub->nvPublic.dataSize == size) &&
+               pub->nvPublic.authPolicy.size == 0 && (attrs & TPMA_NV_WRITELOCKED) == 0 &&
+               (attrs & TPMA_NV_READLOCKED) == 0;
+        if (!ours) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_CONFLICT,
+                            "NV index 0x%08x is defined with %u bytes, attributes 0x%08x and "
+                            "a %u-byte policy, not as the agent's (%u bytes, attributes "
+                            "0x%08x, no policy): it is not touched; undefine it "
+                            "(tpm2_nvundefine 0x%08x) or configure another [tls] nv_index",
+                            nv_index,
+                            (guint)pub->nvPublic.dataSize,
+                            (guint)attrs,
+                            (guint)pub->nvPublic.authPolicy.size,
+                            (guint)size,
+                            (guint)VTC_AGENT_TPM_NV_ATTRIBUTES,
+                            nv_index);
+                Esys_Free(pub);
+                Esys_TR_Close(ctx, &handle);
+                return FALSE;
+        }
+        *out_written = (attrs & TPMA_NV_WRITTEN) != 0;
+        *out_handle = handle;
+        Esys_Free(pub);
+        return TRUE;
+}
+
+GBytes *
+vtc_agent_tpm_nv_load(VtcAgentTpm *self, TPM2_HANDLE nv_index, guint16 size, GError **error)
+{
+        ESYS_TR handle = ESYS_TR_NONE;
+        gboolean written = FALSE;
+        GBytes *data = NULL;
+
+        g_return_val_if_fail(size > 0 && size <= VTC_TPM_MAX_NV_READ_BYTES, NULL);
+        g_mutex_lock(&self->lock);
+        if (vtc_agent_tpm_nv_open_locked(self, nv_index, size, &handle, &written, error)) {
+                Esys_TR_Close(vtc_tpm_get_esys(self->tpm), &handle);
+                if (!written)
+                        g_set_error(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_NOT_FOUND,
+                                    "NV index 0x%08x is defined but was never written",
+                                    nv_index);
+                else
+                        data = vtc_tpm_nv_read(self->tpm, nv_index, error);
+        }
+        g_mutex_unlock(&self->lock);
+        if (data != NULL && g_bytes_get_size(data) != size) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_TPM,
+                            "NV index 0x%08x: read %" G_GSIZE_FORMAT " bytes, not %u",
+                            nv_index,
+                            g_bytes_get_size(data),
+                            (guint)size);
+                g_clear_pointer(&data, g_bytes_unref);
+        }
+        return data;
+}
+
+/* The TPM's largest NV write (TPM2_PT_NV_BUFFER_MAX), within what a TPM2B_MAX_NV_BUFFER holds. */
+static guint16
+vtc_agent_tpm_nv_chunk_locked(VtcAgentTpm *self)
+{
+        TPMS_CAPABILITY_DATA *cap = NULL;
+        guint16 chunk = 512;
+        TSS2_RC rc = Esys_GetCapability(vtc_tpm_get_esys(self->tpm),
+                                        ESYS_TR_NONE,
+                                        ESYS_TR_NONE,
+                                        ESYS_TR_NONE,
+                                        TPM2_CAP_TPM_PROPERTIES,
+                                        TPM2_PT_NV_BUFFER_MAX,
+                                        1,
+                                        NULL,
+                                        &cap);
+
+        if (rc == TSS2_RC_SUCCESS && cap->data.tpmProperties.count == 1 &&
+            cap->data.tpmProperties.tpmProperty[0].property == TPM2_PT_NV_BUFFER_MAX &&
+            cap->data.tpmProperties.tpmProperty[0].value > 0)
+                chunk = (guint16)MIN(cap->data.tpmProperties.tpmProperty[0].value,
+                                     (guint32)sizeof(((TPM2B_MAX_NV_BUFFER *)NULL)->buffer));
+        Esys_Free(cap);
+        return chunk;
+}
+
+static gboolean
+vtc_agent_tpm_nv_store_locked(VtcAgentTpm *self,
+                              TPM2_HANDLE nv_index,
+                              const guint8 *data,
+                              guint16 size,
+                              GError **error)
+{
+        ESYS_CONTEXT *ctx = vtc_tpm_get_esys(self->tpm);
+        ESYS_TR handle = ESYS_TR_NONE;
+        gboolean written = FALSE;
+        g_autoptr(GError) error_local = NULL;
+        guint16 chunk;
+        TSS2_RC rc;
+
+        if (!vtc_agent_tpm_nv_open_locked(self, nv_index, size, &handle, &written, &error_local)) {
+                TPM2B_AUTH auth = {0};
+                TPM2B_NV_PUBLIC pub = {
+                    .nvPublic =
+                        {
+                            .nvIndex = nv_index,
+                            .nameAlg = TPM2_ALG_SHA256,
+                            .attributes = VTC_AGENT_TPM_NV_ATTRIBUTES,
+                            .dataSize = size,
+                        },
+                };
+
+                if (!g_error_matches(error_local, VTC_ERROR, VTC_ERROR_NOT_FOUND)) {
+                        g_propagate_error(error, g_steal_pointer(&error_local));
+                        return FALSE;
+                }
+                rc = Esys_NV_DefineSpace(ctx,
+                                         ESYS_TR_RH_OWNER,
+                                         ESYS_TR_PASSWORD,
+                                         ESYS_TR_NONE,
+                                         ESYS_TR_NONE,
+                                         &auth,
+                                         &pub,
+                                         &handle);
+                if (rc != TSS2_RC_SUCCESS) {
+                        vtc_tss_set_error(error, rc, "Esys_NV_DefineSpace");
+                        g_prefix_error(error,
+                                       "defining NV index 0x%08x (%u bytes): ",
+                                       nv_index,
+                                       size);
+                        return FALSE;
+                }
+        }
+        chunk = vtc_agent_tpm_nv_chunk_locked(self);
+        for (guint16 off = 0; off < size;) {
+                TPM2B_MAX_NV_BUFFER buf = {0};
+                guint16 n = (guint16)MIN((guint)chunk, (guint)(size - off));
+
+                buf.size = n;
+                memcpy(buf.buffer, data + off, n);
+                rc = Esys_NV_Write(ctx,
+                                   ESYS_TR_RH_OWNER,
+                                   handle,
+                                   ESYS_TR_PASSWORD,
+                                   ESYS_TR_NONE,
+                                   ESYS_TR_NONE,
+                                   &buf,
+                                   off);
+                explicit_bzero(buf.buffer, n);
+                if (rc != TSS2_RC_SUCCESS) {
+                        Esys_TR_Close(ctx, &handle);
+                        vtc_tss_set_error(error, rc, "Esys_NV_Write");
+                        g_prefix_error(error, "NV index 0x%08x at %u: ", nv_index, off);
+                        return FALSE;
+                }
+                off = (guint16)(off + n);
+        }
+        Esys_TR_Close(ctx, &handle);
+        return TRUE;
+}
+
+gboolean
+vtc_agent_tpm_nv_store(VtcAgentTpm *self, TPM2_HANDLE nv_index, GBytes *data, GError **error)
+{
+        gsize size = g_bytes_get_size(data);
+        gboolean ok;
+
+        if (size == 0 || size > VTC_TPM_MAX_NV_READ_BYTES) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_INVALID_ARGUMENT,
+                            "%" G_GSIZE_FORMAT " bytes do not make an NV index",
+                            size);
+                return FALSE;
+        }
+        g_mutex_lock(&self->lock);
+        ok = vtc_agent_tpm_nv_store_locked(self,
+                                           nv_index,
+                                           g_bytes_get_data(data, NULL),
+                                           (guint16)size,
+                                           error);
+        g_mutex_unlock(&self->lock);
+        return ok;
 }

@@ -60,6 +60,28 @@ GBytes *vtc_agent_tpm_activate(VtcAgentTpm *self,
                                GBytes *encrypted_secret,
                                GError **error);
 
+/*
+ * The agent's own NV index (its TLS identity, doc/agent.md): an ordinary index of a fixed size,
+ * read and written with the owner's authorization (TPMA_NV_OWNERREAD | TPMA_NV_OWNERWRITE),
+ * exempt from dictionary-attack lockout, no policy.
+ */
+#define VTC_AGENT_TPM_NV_ATTRIBUTES \
+        ((TPMA_NV)(TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_NO_DA))
+
+/*
+ * The content of the agent's NV index @nv_index (@size bytes). Fails with VTC_ERROR_NOT_FOUND
+ * when the index is not defined, or defined but never written; with VTC_ERROR_CONFLICT when an
+ * index of another size, other attributes or with a policy is there (someone else's: neither
+ * read nor overwritten).
+ */
+GBytes *
+vtc_agent_tpm_nv_load(VtcAgentTpm *self, TPM2_HANDLE nv_index, guint16 size, GError **error);
+/* Writes @data to the agent's NV index @nv_index, defining it first (of @data's size, the
+ * attributes above, empty auth) when it is not there; an index of another kind is refused as
+ * by vtc_agent_tpm_nv_load(). */
+gboolean
+vtc_agent_tpm_nv_store(VtcAgentTpm *self, TPM2_HANDLE nv_index, GBytes *data, GError **error);
+
 /* The selection of @pcrs as the TPM takes it. */
 void vtc_agent_tpm_selection_from_pcrs(const VtcChannelPcrs *pcrs, TPML_PCR_SELECTION *out);
 

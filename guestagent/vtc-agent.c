@@ -159,6 +159,15 @@ const VtcConfigKey vtc_agent_config_schema[] = {
      0,
      NULL,
      "its key (empty: state_dir/tls.key, made on first start)"},
+    {"tls",
+     "nv_index",
+     VTC_CONFIG_TYPE_INT,
+     "22020352",
+     0,
+     33554431,
+     NULL,
+     "vTPM NV index (0x01500100) keeping the TLS key and certificate across reboots of a "
+     "guest whose state_dir is lost; used when state_dir holds no TLS key (0: state_dir only)"},
     {"registrar",
      "url",
      VTC_CONFIG_TYPE_STRING,
@@ -385,7 +394,11 @@ vtc_agent_read_uuid(const gchar *configured, const gchar *uuid_file, GError **er
         return g_ascii_strdown(uuid, -1);
 }
 
-/* The TLS key: configured, or made in the state directory on first start. */
+/*
+ * The TLS key: configured; or in the state directory (a host's disk); or kept in the vTPM's NV,
+ * which outlives a reboot of a guest whose state directory is in RAM, and copied to the state
+ * directory for the HTTPS server; or made on first start.
+ */
 static gboolean
 vtc_agent_tls_init(VtcAgent *self, gchar **out_cert, gchar **out_key, GError **error)
 {
@@ -393,6 +406,11 @@ vtc_agent_tls_init(VtcAgent *self, gchar **out_cert, gchar **out_key, GError **e
         const gchar *state = vtc_config_get_string(c, "agent", "state_dir");
         const gchar *cert = vtc_config_get_string(c, "tls", "cert");
         const gchar *key = vtc_config_get_string(c, "tls", "key");
+        TPM2_HANDLE nv_index = (TPM2_HANDLE)vtc_config_get_int(c, "tls", "nv_index");
+        g_autofree gchar *cert_path = NULL;
+        g_autofree gchar *key_path = NULL;
+        g_autofree gchar *why = NULL;
+        VtcAgentApiTlsSource source = VTC_AGENT_API_TLS_FILES;
 
         if ((cert[0] == '\0') != (key[0] == '\0')) {
                 g_set_error_literal(error,
@@ -406,6 +424,16 @@ vtc_agent_tls_init(VtcAgent *self, gchar **out_cert, gchar **out_key, GError **e
                 *out_key = g_strdup(key);
                 return TRUE;
         }
+        if (nv_index != 0 && (nv_index >> 24) != TPM2_HT_NV_INDEX) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_INVALID_ARGUMENT,
+                            "[tls] nv_index = %u (0x%08x) is neither 0 nor an NV index "
+                            "(0x01000000-0x01ffffff)",
+                            nv_index,
+                            nv_index);
+                return FALSE;
+        }
         if (g_mkdir_with_parents(state, 0700) < 0) {
                 g_set_error(error,
                             VTC_ERROR,
@@ -415,13 +443,43 @@ vtc_agent_tls_init(VtcAgent *self, gchar **out_cert, gchar **out_key, GError **e
                             g_strerror(errno));
                 return FALSE;
         }
-        *out_cert = g_build_filename(state, "tls.crt", NULL);
-        *out_key = g_build_filename(state, "tls.key", NULL);
-        if (!vtc_agent_api_tls_ensure(*out_cert, *out_key, self->uuid, error)) {
-                g_clear_pointer(out_cert, g_free);
-                g_clear_pointer(out_key, g_free);
+        cert_path = g_build_filename(state, "tls.crt", NULL);
+        key_path = g_build_filename(state, "tls.key", NULL);
+        if (!vtc_agent_api_tls_ensure_nv(self->tpm,
+                                         nv_index,
+                                         cert_path,
+                                         key_path,
+                                         self->uuid,
+                                         &source,
+                                         &why,
+                                         error))
                 return FALSE;
+        switch (source) {
+        case VTC_AGENT_API_TLS_FROM_NV:
+                g_message("TLS key and certificate read from vTPM NV index 0x%08x", nv_index);
+                break;
+        case VTC_AGENT_API_TLS_MADE_NV:
+                g_message("made a new TLS key; kept in vTPM NV index 0x%08x and %s",
+                          nv_index,
+                          state);
+                break;
+        case VTC_AGENT_API_TLS_REPLACED_NV:
+                g_warning("%s; made a new TLS key and overwrote the index. While the registrar "
+                          "holds the old TLS certificate for %s, verifiers fail this VM's quotes "
+                          "(guest_nonce): delete its record there so that the agent enrolls the "
+                          "new key",
+                          why,
+                          self->uuid);
+                break;
+        case VTC_AGENT_API_TLS_MADE:
+                g_message("made a new TLS key in %s", state);
+                break;
+        case VTC_AGENT_API_TLS_FILES:
+        default:
+                break;
         }
+        *out_cert = g_steal_pointer(&cert_path);
+        *out_key = g_steal_pointer(&key_path);
         return TRUE;
 }
 
@@ -442,10 +500,6 @@ vtc_agent_new(VtcConfig *config, GError **error)
                                          error);
         if (self->uuid == NULL)
                 return NULL;
-        if (!vtc_agent_tls_init(self, &cert, &key, error))
-                return NULL;
-        if (!vtc_agent_api_tls_key_sha256(cert, tls_key_sha256, &self->tls_cert_pem, error))
-                return NULL;
         self->tpm =
             vtc_agent_tpm_new(vtc_config_get_string(c, "tpm", "tcti"),
                               (TPM2_HANDLE)vtc_config_get_int(c, "tpm", "ak_handle"),
@@ -454,6 +508,11 @@ vtc_agent_new(VtcConfig *config, GError **error)
                                   : VTC_TPM_KEY_ECC_P256,
                               error);
         if (self->tpm == NULL)
+                return NULL;
+        /* after the TPM: the TLS key may be kept in its NV */
+        if (!vtc_agent_tls_init(self, &cert, &key, error))
+                return NULL;
+        if (!vtc_agent_api_tls_key_sha256(cert, tls_key_sha256, &self->tls_cert_pem, error))
                 return NULL;
         round_opts.uuid = self->uuid;
         round_opts.ima_path = vtc_config_get_string(c, "logs", "ima");
