@@ -328,10 +328,15 @@ vtc_api_add(VtcVerifierApi *self, GBytes *body, guint *out_status, GError **erro
                                     "member 'runtime_policy' is null");
                 return NULL;
         }
-        if (!vtc_verifier_round_check_policies(vm->runtime_policy,
-                                               vm->boot_policy,
-                                               vm->host_policy,
-                                               error)) {
+        if (!(self->round != NULL ? vtc_verifier_round_prepare_policies(self->round,
+                                                                        vm->runtime_policy,
+                                                                        vm->boot_policy,
+                                                                        vm->host_policy,
+                                                                        error)
+                                  : vtc_verifier_round_check_policies(vm->runtime_policy,
+                                                                      vm->boot_policy,
+                                                                      vm->host_policy,
+                                                                      error))) {
                 GError *e = *error;
                 /* a policy that does not parse is bad input, whatever the parser's code */
                 if (e->code != VTC_ERROR_TOO_LARGE)

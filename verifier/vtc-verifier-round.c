@@ -20,6 +20,8 @@
 #define VTC_ROUND_TICK_MS           20
 #define VTC_ROUND_N_REASONS         64
 #define VTC_ROUND_N_BUCKETS         15
+/* requests to one direct-mode agent at once (it serves one round at a time anyway) */
+#define VTC_ROUND_AGENT_CONNS 2
 
 static const gdouble vtc_round_buckets[VTC_ROUND_N_BUCKETS] =
     {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -40,6 +42,26 @@ typedef enum {
 
 typedef struct _VtcRoundVm VtcRoundVm;
 
+/*
+ * One peer (scheme://host:port): the registrar, a hostd, a direct-mode agent. libsoup 3.2
+ * re-examines every queued message against every connection of its host each time it runs its
+ * queue (an idle TLS connection is probed with a non-blocking read per look), so messages that
+ * wait inside libsoup for a connection cost (waiting messages x connections) per completion and
+ * the loop collapses past a few hundred VMs. So libsoup never holds more requests for a peer
+ * than it may open connections to it: the rest wait here, FIFO per peer, and peers with work
+ * take the global slots ([rounds] max_in_flight) in turn. A request that waited longer than the
+ * timeout is not sent (the peer is slow or down): its VM is unreachable for this round, so a
+ * dead hostd costs its own VMs one timeout and never holds the others' slots.
+ */
+typedef struct {
+        gchar *key;
+        SoupSession *session;
+        guint limit;    /* requests inside libsoup at once (= its max-conns-per-host) */
+        guint active;   /* requests inside libsoup now */
+        GQueue waiting; /* VtcRoundVm, linked through vm->lane_link */
+        gboolean ready; /* in loop->ready */
+} VtcRoundLane;
+
 struct _VtcVerifierRound {
         VtcVerifierRoundConfig config;
         gchar *registrar_url;
@@ -47,8 +69,7 @@ struct _VtcVerifierRound {
         GHashTable *hostd_hosts; /* id -> url */
         VtcVerifierStore *store;
         VtcVerifierWebhook *webhook;
-        SoupSession *session;       /* registrar and hostd */
-        SoupSession *agent_session; /* direct mode: pinned agent certificates */
+        GTlsDatabase *tls_db; /* the CA of the registrar, hostds and agents */
         GTlsCertificate *client_cert;
         GHashTable *vms;      /* uuid -> VtcRoundVm */
         GSequence *queue;     /* VtcRoundVm by due time */
@@ -56,11 +77,17 @@ struct _VtcVerifierRound {
         GHashTable *hosts;    /* host id -> VtcVerifierHost */
         /* clone index: "ek hex" -> GHashTable of "host\nuuid" (running), per host the next
          * vTPM log seq not yet applied */
-        GHashTable *ek_index;
+        GHashTable *ek_index; /* "ek hex" -> GPtrArray of "host\nuuid" (borrowed from who_ek) */
+        GHashTable *who_ek;   /* "host\nuuid" -> "ek hex" (borrowed key of ek_index) */
         GHashTable *host_next_seq; /* host id -> guint64* */
         guint tick_id;
         guint flush_id;
-        guint in_flight;
+        guint in_flight;   /* rounds started, waiting for a slot or for their answer */
+        guint active;      /* requests inside libsoup */
+        GHashTable *lanes; /* "scheme://host:port" -> VtcRoundLane */
+        GQueue ready;      /* lanes with waiting requests and a free slot of their own */
+        VtcRoundLane *registrar_lane;
+        guint64 stale_requests;
         /* persistence */
         GHashTable *dirty;  /* uuid -> VtcRoundVm (ref) */
         GPtrArray *events;  /* VtcVerifierStoreEvent waiting to be written */
@@ -88,7 +115,16 @@ struct _VtcRoundVm {
         VtcVerifierVm *check; /* NULL until the identity is known */
         gchar *host_id;
         gchar *hostd_url;
+        VtcRoundLane *hostd_lane;
         GBytes *tls_cert; /* DER, for pinning in direct mode */
+        /* the request of the current step while it waits in its lane */
+        VtcRoundLane *lane; /* waiting in it (not sent) or sent through it */
+        GList lane_link;
+        gboolean sent;
+        gint64 queued_us;
+        const gchar *req_method;
+        gchar *req_url;
+        gchar *req_body;
         GSequenceIter *iter;
         gint64 due_us; /* monotonic */
         guint backoff_ms;
@@ -112,6 +148,7 @@ typedef struct {
 static void vtc_round_start(VtcRoundVm *vm);
 static void vtc_round_schedule(VtcRoundVm *vm, guint delay_ms);
 static void vtc_round_flush_start(VtcVerifierRound *self);
+static void vtc_round_no_evidence(VtcRoundVm *vm, const gchar *reason, const gchar *message);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -133,6 +170,8 @@ vtc_round_vm_unref(VtcRoundVm *vm)
         g_clear_pointer(&vm->check, vtc_verifier_vm_free);
         g_free(vm->host_id);
         g_free(vm->hostd_url);
+        g_free(vm->req_url);
+        g_free(vm->req_body);
         g_clear_pointer(&vm->tls_cert, g_bytes_unref);
         g_clear_object(&vm->cancel);
         g_clear_pointer(&vm->guest, json_object_unref);
@@ -306,7 +345,52 @@ vtc_round_policy_get(VtcVerifierRound *self,
         return policy;
 }
 
+gboolean
+vtc_verifier_round_prepare_policies(VtcVerifierRound *self,
+                                    const gchar *runtime_policy,
+                                    const gchar *boot_policy,
+                                    const gchar *host_policy,
+                                    GError **error)
+{
+        g_autoptr(VtcVerifierPolicy) guest =
+            vtc_round_policy_get(self, runtime_policy, boot_policy, error);
+        g_autoptr(VtcVerifierPolicy) host = NULL;
+
+        if (guest == NULL) {
+                if (boot_policy != NULL)
+                        g_prefix_error(error, "guest policy: ");
+                return FALSE;
+        }
+        if (host_policy == NULL)
+                return TRUE;
+        host = vtc_round_policy_get(self, NULL, host_policy, error);
+        if (host == NULL) {
+                g_prefix_error(error, "host_policy: ");
+                return FALSE;
+        }
+        return TRUE;
+}
+
 /* ---- the clone index ---------------------------------------------------------------------- */
+
+/* Forgets where @who ran (its EK's entry goes with its last VM). */
+static void
+vtc_round_index_forget(VtcVerifierRound *self, const gchar *who)
+{
+        gpointer key = NULL;
+        gpointer ek = NULL;
+        GPtrArray *set;
+
+        if (!g_hash_table_lookup_extended(self->who_ek, who, &key, &ek))
+                return;
+        set = g_hash_table_lookup(self->ek_index, ek);
+        if (set != NULL) {
+                g_ptr_array_remove_fast(set, key);
+                if (set->len == 0)
+                        g_hash_table_remove(self->ek_index, ek);
+        }
+        g_hash_table_remove(self->who_ek, who);
+}
 
 static void
 vtc_round_index_events(VtcVerifierRound *self, const gchar *host_id, GPtrArray *events)
@@ -321,9 +405,7 @@ vtc_round_index_events(VtcVerifierRound *self, const gchar *host_id, GPtrArray *
         }
         for (guint i = 0; i < events->len; i++) {
                 VtcVtpmLogEntry *e = g_ptr_array_index(events, i);
-                g_autofree gchar *ek = NULL;
                 g_autofree gchar *who = NULL;
-                GHashTable *set;
 
                 /* VMs at different positions of the same host log see the same entries:
                  * each is applied once, in log order */
@@ -333,28 +415,20 @@ vtc_round_index_events(VtcVerifierRound *self, const gchar *host_id, GPtrArray *
                 if (e->uuid == NULL)
                         continue;
                 who = g_strdup_printf("%s\n%s", host_id, e->uuid);
+                /* a VM (re)started, maybe with another EK, or stopped: forget where it ran */
+                vtc_round_index_forget(self, who);
                 if (e->type == VTC_VTPM_LOG_VTPM_START) {
-                        ek = vtc_hex_encode(e->ek_sha256, sizeof(e->ek_sha256));
-                        /* a VM restarted with another EK: forget where it ran before */
-                        {
-                                GHashTableIter it;
-                                gpointer k, v;
-                                g_hash_table_iter_init(&it, self->ek_index);
-                                while (g_hash_table_iter_next(&it, &k, &v))
-                                        g_hash_table_remove(v, who);
+                        g_autofree gchar *ek = vtc_hex_encode(e->ek_sha256, sizeof(e->ek_sha256));
+                        gpointer ek_key = NULL;
+                        gpointer set = NULL;
+
+                        if (!g_hash_table_lookup_extended(self->ek_index, ek, &ek_key, &set)) {
+                                ek_key = g_steal_pointer(&ek);
+                                set = g_ptr_array_new();
+                                g_hash_table_insert(self->ek_index, ek_key, set);
                         }
-                        set = g_hash_table_lookup(self->ek_index, ek);
-                        if (set == NULL) {
-                                set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-                                g_hash_table_insert(self->ek_index, g_strdup(ek), set);
-                        }
-                        g_hash_table_add(set, g_steal_pointer(&who));
-                } else if (e->type == VTC_VTPM_LOG_VTPM_STOP) {
-                        GHashTableIter it;
-                        gpointer k, v;
-                        g_hash_table_iter_init(&it, self->ek_index);
-                        while (g_hash_table_iter_next(&it, &k, &v))
-                                g_hash_table_remove(v, who);
+                        g_ptr_array_add(set, who);
+                        g_hash_table_insert(self->who_ek, g_steal_pointer(&who), ek_key);
                 }
         }
 }
@@ -369,19 +443,16 @@ vtc_round_clone_cb(const guint8 ek_sha256[32],
         VtcVerifierRound *self = user_data;
         g_autofree gchar *ek = vtc_hex_encode(ek_sha256, 32);
         g_autofree gchar *me = g_strdup_printf("%s\n%s", host_id, uuid);
-        GHashTable *set = g_hash_table_lookup(self->ek_index, ek);
-        GHashTableIter it;
-        gpointer k;
+        GPtrArray *set = g_hash_table_lookup(self->ek_index, ek);
 
         if (set == NULL)
                 return FALSE;
-        g_hash_table_iter_init(&it, set);
-        while (g_hash_table_iter_next(&it, &k, NULL)) {
-                g_auto(GStrv) parts = NULL;
-                if (g_strcmp0(k, me) == 0)
+        for (guint i = 0; i < set->len; i++) {
+                const gchar *who = g_ptr_array_index(set, i);
+                const gchar *nl = strchr(who, '\n');
+                if (g_strcmp0(who, me) == 0 || nl == NULL)
                         continue;
-                parts = g_strsplit(k, "\n", 2);
-                *out_where = g_strdup_printf("VM %s on %s", parts[1], parts[0]);
+                *out_where = g_strdup_printf("VM %s on %.*s", nl + 1, (int)(nl - who), who);
                 return TRUE;
         }
         return FALSE;
@@ -478,8 +549,18 @@ vtc_round_flush_take(VtcVerifierRound *self)
         g_hash_table_iter_init(&it, self->dirty);
         while (g_hash_table_iter_next(&it, NULL, &v)) {
                 VtcRoundVm *vm = v;
-                if (!vm->removed)
-                        g_ptr_array_add(f->vms, vtc_verifier_store_vm_copy(vm->rec));
+                VtcVerifierStoreVm *copy;
+                if (vm->removed)
+                        continue;
+                copy = vtc_verifier_store_vm_copy(vm->rec);
+                /* the check library's committed state, serialised only now: the loop keeps
+                 * none of its text between flushes */
+                if (vm->check != NULL) {
+                        gchar *state = vtc_verifier_vm_save_state(vm->check);
+                        g_clear_pointer(&copy->check_state, g_bytes_unref);
+                        copy->check_state = g_bytes_new_take(state, strlen(state));
+                }
+                g_ptr_array_add(f->vms, copy);
         }
         g_hash_table_remove_all(self->dirty);
         f->events = g_steal_pointer(&self->events);
@@ -626,7 +707,7 @@ vtc_round_tick_cb(gpointer user_data)
         VtcVerifierRound *self = user_data;
         gint64 now = g_get_monotonic_time();
 
-        while (!g_sequence_is_empty(self->queue) && self->in_flight < self->config.max_in_flight) {
+        while (!g_sequence_is_empty(self->queue)) {
                 GSequenceIter *first = g_sequence_get_begin_iter(self->queue);
                 VtcRoundVm *vm = g_sequence_get(first);
 
@@ -695,15 +776,18 @@ vtc_round_no_evidence(VtcRoundVm *vm, const gchar *reason, const gchar *message)
         vtc_round_schedule(vm, vm->backoff_ms);
 }
 
+/* @through_host: the evidence came over the VM's channel through hostd's /v1/round (the check
+ * library sets placement_proven only on a trusted round, but a failed round's evidence came
+ * through the channel just the same). */
 static void
-vtc_round_verdict(VtcRoundVm *vm, VtcVerifierVerdict *v, gboolean direct)
+vtc_round_verdict(VtcRoundVm *vm, VtcVerifierVerdict *v, gboolean through_host, gboolean direct)
 {
         VtcVerifierRound *self = vm->loop;
         VtcVerifierStoreVm *rec = vm->rec;
         gint64 now = g_get_real_time() / G_USEC_PER_SEC;
         gdouble secs = (gdouble)(g_get_monotonic_time() - vm->start_us) / G_USEC_PER_SEC;
         const gchar *placement =
-            direct ? "not proven" : (v->placement_proven ? "channel" : "not proven");
+            !direct && (v->placement_proven || through_host) ? "channel" : "not proven";
 
         if (v->result == VTC_VERIFIER_RESULT_INCOMPLETE) {
                 vtc_round_end(vm);
@@ -725,7 +809,6 @@ vtc_round_verdict(VtcRoundVm *vm, VtcVerifierVerdict *v, gboolean direct)
         rec->last_time = now;
         vtc_round_set_str(&rec->last_placement, placement);
         if (v->result == VTC_VERIFIER_RESULT_TRUSTED) {
-                g_autofree gchar *state = vtc_verifier_vm_save_state(vm->check);
                 gboolean changed = g_strcmp0(rec->state, "trusted") != 0;
 
                 self->rounds_pass++;
@@ -738,8 +821,7 @@ vtc_round_verdict(VtcRoundVm *vm, VtcVerifierVerdict *v, gboolean direct)
                 vtc_round_set_str(&rec->reason, NULL);
                 vtc_round_set_str(&rec->message, NULL);
                 vtc_round_set_str(&rec->placement, placement);
-                g_clear_pointer(&rec->check_state, g_bytes_unref);
-                rec->check_state = g_bytes_new(state, strlen(state));
+                /* the incremental state goes to the store at the next flush */
                 {
                         VtcVerifierRequest req;
                         vtc_verifier_vm_get_request(vm->check, &req);
@@ -750,7 +832,14 @@ vtc_round_verdict(VtcRoundVm *vm, VtcVerifierVerdict *v, gboolean direct)
                         vtc_round_add_event(vm, "state", NULL, NULL, NULL);
                 }
                 vtc_round_mark_dirty(vm);
-                vtc_round_schedule(vm, self->config.interval_ms);
+                /* one round per interval, start to start */
+                {
+                        gint64 spent_ms = (g_get_monotonic_time() - vm->start_us) / 1000;
+                        vtc_round_schedule(vm,
+                                           spent_ms >= (gint64)self->config.interval_ms
+                                               ? 0
+                                               : self->config.interval_ms - (guint)spent_ms);
+                }
                 return;
         }
         /* failed: final; the event goes out once the verdict is on disk */
@@ -827,29 +916,117 @@ vtc_round_accept_agent_cb(SoupMessage *msg,
                memcmp(der->data, g_bytes_get_data(vm->tls_cert, NULL), der->len) == 0;
 }
 
+/* ---- lanes: at most a peer's connection limit inside libsoup ------------------------------ */
+
 static void
-vtc_round_send(VtcRoundVm *vm,
-               VtcRoundStep step,
-               const gchar *method,
-               const gchar *url,
-               const gchar *body)
+vtc_round_lane_free(gpointer data)
+{
+        VtcRoundLane *lane = data;
+
+        g_clear_object(&lane->session);
+        g_free(lane->key);
+        g_free(lane);
+}
+
+/*
+ * A lane's own client session. libsoup 3.2 runs its whole queue, and probes every idle
+ * connection of the session with a non-blocking TLS read, on each message event; one session
+ * per peer keeps that to the peer's few connections instead of every connection to every hostd.
+ * Kept-alive connections are reused round after round (a TLS handshake costs more than a
+ * round's check) and closed after a minute unused. The lane never hands libsoup more requests
+ * than the connections it may open, so none waits in libsoup's queue.
+ */
+static SoupSession *
+vtc_round_session_new(VtcVerifierRound *self, guint max_conns)
+{
+        SoupSession *session =
+            soup_session_new_with_options("tls-database",
+                                          self->tls_db,
+                                          "timeout",
+                                          MAX(1u, (self->config.timeout_ms + 999) / 1000),
+                                          "idle-timeout",
+                                          60,
+                                          "max-conns",
+                                          (gint)max_conns,
+                                          "max-conns-per-host",
+                                          (gint)max_conns,
+                                          NULL);
+
+        /* our peers are reached by address, never through a proxy from the environment */
+        soup_session_set_proxy_resolver(session, NULL);
+        return session;
+}
+
+/* The lane of @url's peer, made on first use; NULL when @url does not parse. */
+static VtcRoundLane *
+vtc_round_lane_get(VtcVerifierRound *self, const gchar *url, guint limit)
+{
+        g_autoptr(GUri) uri = url != NULL ? g_uri_parse(url, G_URI_FLAGS_NONE, NULL) : NULL;
+        g_autofree gchar *key = NULL;
+        VtcRoundLane *lane;
+
+        if (uri == NULL || g_uri_get_host(uri) == NULL)
+                return NULL;
+        key = g_strdup_printf("%s://%s:%d",
+                              g_uri_get_scheme(uri),
+                              g_uri_get_host(uri),
+                              g_uri_get_port(uri));
+        lane = g_hash_table_lookup(self->lanes, key);
+        if (lane != NULL)
+                return lane;
+        lane = g_new0(VtcRoundLane, 1);
+        lane->key = g_steal_pointer(&key);
+        lane->limit = MAX(1u, limit);
+        lane->session = vtc_round_session_new(self, lane->limit);
+        g_queue_init(&lane->waiting);
+        g_hash_table_insert(self->lanes, lane->key, lane);
+        return lane;
+}
+
+static void
+vtc_round_lane_mark_ready(VtcVerifierRound *self, VtcRoundLane *lane)
+{
+        if (!lane->ready && lane->waiting.length > 0 && lane->active < lane->limit) {
+                lane->ready = TRUE;
+                g_queue_push_tail(&self->ready, lane);
+        }
+}
+
+static const gchar *
+vtc_round_step_reason(VtcRoundStep step)
+{
+        switch (step) {
+        case VTC_ROUND_STEP_AGENT:
+        case VTC_ROUND_STEP_HOST:
+                return "registrar_unreachable";
+        case VTC_ROUND_STEP_AGENT_ROUND:
+                return "agent_unreachable";
+        default:
+                return "hostd_unreachable";
+        }
+}
+
+/* Hands the VM's waiting request to libsoup. */
+static void
+vtc_round_dispatch(VtcRoundVm *vm)
 {
         VtcVerifierRound *self = vm->loop;
-        SoupSession *session =
-            step == VTC_ROUND_STEP_AGENT_ROUND ? self->agent_session : self->session;
+        VtcRoundStep step = vm->step;
+        SoupSession *session = vm->lane->session;
         g_autoptr(GError) error_local = NULL;
+        g_autofree gchar *url = g_steal_pointer(&vm->req_url);
+        g_autofree gchar *body = g_steal_pointer(&vm->req_body);
         g_autoptr(SoupMessage) msg =
-            vtc_http_client_message_new(session, method, url, body, &error_local);
+            vtc_http_client_message_new(session, vm->req_method, url, body, &error_local);
 
-        vm->step = step;
         if (msg == NULL) {
-                vtc_round_no_evidence(vm,
-                                      step == VTC_ROUND_STEP_AGENT_ROUND ? "agent_unreachable"
-                                      : step <= VTC_ROUND_STEP_HOST      ? "registrar_unreachable"
-                                                                         : "hostd_unreachable",
-                                      error_local->message);
+                vm->lane = NULL;
+                vtc_round_no_evidence(vm, vtc_round_step_reason(step), error_local->message);
                 return;
         }
+        vm->sent = TRUE;
+        vm->lane->active++;
+        self->active++;
         if (self->client_cert != NULL)
                 soup_message_set_tls_client_certificate(msg, self->client_cert);
         if (step == VTC_ROUND_STEP_AGENT_ROUND)
@@ -868,6 +1045,74 @@ vtc_round_send(VtcRoundVm *vm,
                                          vm->cancel,
                                          vtc_round_reply_cb,
                                          vtc_round_vm_ref(vm));
+}
+
+/* Sends what the free slots allow: one request per ready lane in turn (fair between peers),
+ * while the global limit allows. A request that waited past the timeout is not sent. */
+static void
+vtc_round_pump(VtcVerifierRound *self)
+{
+        while (self->active < self->config.max_in_flight && !g_queue_is_empty(&self->ready)) {
+                VtcRoundLane *lane = g_queue_pop_head(&self->ready);
+                gint64 now = g_get_monotonic_time();
+
+                lane->ready = FALSE;
+                while (lane->waiting.length > 0 && lane->active < lane->limit) {
+                        GList *link = g_queue_pop_head_link(&lane->waiting);
+                        VtcRoundVm *vm = link->data;
+
+                        if (now - vm->queued_us > (gint64)self->config.timeout_ms * 1000) {
+                                g_autofree gchar *m = g_strdup_printf(
+                                    "%s: no free connection within the timeout (the peer is slow "
+                                    "or down)",
+                                    lane->key);
+                                vm->lane = NULL;
+                                self->stale_requests++;
+                                vtc_round_no_evidence(vm, vtc_round_step_reason(vm->step), m);
+                                continue;
+                        }
+                        vtc_round_dispatch(vm);
+                        break;
+                }
+                vtc_round_lane_mark_ready(self, lane);
+        }
+}
+
+/* The VM's next request: it waits in its peer's lane for a slot. */
+static void
+vtc_round_send(VtcRoundVm *vm,
+               VtcRoundStep step,
+               const gchar *method,
+               const gchar *url,
+               const gchar *body)
+{
+        VtcVerifierRound *self = vm->loop;
+        VtcRoundLane *lane = NULL;
+
+        vm->step = step;
+        if (step == VTC_ROUND_STEP_AGENT || step == VTC_ROUND_STEP_HOST)
+                lane = self->registrar_lane;
+        else if (step == VTC_ROUND_STEP_AGENT_ROUND)
+                lane = vtc_round_lane_get(self, url, VTC_ROUND_AGENT_CONNS);
+        else
+                lane = vm->hostd_lane;
+        if (lane == NULL) {
+                g_autofree gchar *m = g_strdup_printf("%s: not a usable URL", url);
+                vtc_round_no_evidence(vm, vtc_round_step_reason(step), m);
+                return;
+        }
+        vm->req_method = method;
+        g_free(vm->req_url);
+        vm->req_url = g_strdup(url);
+        g_free(vm->req_body);
+        vm->req_body = g_strdup(body);
+        vm->lane = lane;
+        vm->sent = FALSE;
+        vm->queued_us = g_get_monotonic_time();
+        vm->lane_link.data = vm;
+        g_queue_push_tail_link(&lane->waiting, &vm->lane_link);
+        vtc_round_lane_mark_ready(self, lane);
+        vtc_round_pump(self);
 }
 
 static gchar *
@@ -1012,7 +1257,9 @@ vtc_round_identity_ready(VtcRoundVm *vm, VtcVerifierHost *host, JsonObject *agen
                 OPENSSL_free(der);
                 have_tls = TRUE;
                 g_clear_pointer(&vm->tls_cert, g_bytes_unref);
-                vm->tls_cert = g_bytes_ref(tls);
+                /* only direct mode pins the agent's certificate */
+                if (g_strcmp0(vm->rec->mode, "direct") == 0)
+                        vm->tls_cert = g_bytes_ref(tls);
         }
         check = vtc_verifier_vm_new(vm->rec->uuid,
                                     g_bytes_get_data(ak, NULL),
@@ -1046,6 +1293,8 @@ vtc_round_identity_ready(VtcRoundVm *vm, VtcVerifierHost *host, JsonObject *agen
                 return;
         }
         vm->check = g_steal_pointer(&check);
+        /* from now on the check object is the state; flushes serialise it */
+        g_clear_pointer(&vm->rec->check_state, g_bytes_unref);
         vtc_round_send_evidence_request(vm);
 }
 
@@ -1099,7 +1348,7 @@ vtc_round_run_check(VtcRoundVm *vm,
                            (gdouble)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC);
         if (v.result != VTC_VERIFIER_RESULT_FAILED && vm->host_id != NULL)
                 vtc_round_index_events(self, vm->host_id, v.vtpm_events);
-        vtc_round_verdict(vm, &v, direct);
+        vtc_round_verdict(vm, &v, through_host, direct);
 }
 
 static void
@@ -1170,6 +1419,10 @@ vtc_round_handle(VtcRoundVm *vm, SoupMessage *msg, GBytes *reply, GError *transp
                 }
                 g_free(vm->hostd_url);
                 vm->hostd_url = vtc_round_hostd_url(self, host_id);
+                vm->hostd_lane =
+                    vm->hostd_url != NULL
+                        ? vtc_round_lane_get(self, vm->hostd_url, self->config.max_conns_per_host)
+                        : NULL;
                 if (vm->hostd_url == NULL) {
                         g_autofree gchar *m =
                             g_strdup_printf("no hostd address for host %s", host_id);
@@ -1351,13 +1604,25 @@ vtc_round_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) reply =
             soup_session_send_and_read_finish(SOUP_SESSION(source), res, &error);
+        VtcVerifierRound *self = vm->loop;
+        VtcRoundLane *lane = vm->lane;
 
-        if (vm->removed || vm->loop->closing) {
+        /* the slot is free again, whatever the outcome */
+        vm->sent = FALSE;
+        vm->lane = NULL;
+        if (lane != NULL) {
+                lane->active--;
+                self->active--;
+                vtc_round_lane_mark_ready(self, lane);
+        }
+        if (vm->removed || self->closing) {
                 if (vm->in_flight) {
                         vm->in_flight = FALSE;
-                        vm->loop->in_flight--;
+                        self->in_flight--;
                 }
                 vtc_round_vm_unref(vm);
+                if (!self->closing)
+                        vtc_round_pump(self);
                 return;
         }
         if (vm->deadline_id != 0) {
@@ -1366,43 +1631,10 @@ vtc_round_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         }
         vtc_round_handle(vm, msg, reply, error);
         vtc_round_vm_unref(vm);
+        vtc_round_pump(self);
 }
 
 /* ---- the object --------------------------------------------------------------------------- */
-
-/* Like vtc_http_client_new(), with the connection limits (construct-only in libsoup). */
-static SoupSession *
-vtc_round_session_new(const VtcVerifierRoundConfig *config,
-                      guint max_conns,
-                      guint max_per_host,
-                      GError **error)
-{
-        g_autoptr(GError) error_local = NULL;
-        g_autoptr(GTlsDatabase) db = g_tls_file_database_new(config->ca_file, &error_local);
-        SoupSession *session;
-
-        if (db == NULL) {
-                g_set_error(error,
-                            VTC_ERROR,
-                            VTC_ERROR_INVALID_ARGUMENT,
-                            "loading the CA %s: %s",
-                            config->ca_file,
-                            error_local->message);
-                return NULL;
-        }
-        session = soup_session_new_with_options("tls-database",
-                                                db,
-                                                "timeout",
-                                                MAX(1u, config->timeout_ms / 1000),
-                                                "max-conns",
-                                                (gint)MAX(2u, max_conns),
-                                                "max-conns-per-host",
-                                                (gint)MAX(2u, max_per_host),
-                                                NULL);
-        /* our peers are reached by address, never through a proxy from the environment */
-        soup_session_set_proxy_resolver(session, NULL);
-        return session;
-}
 
 static VtcRoundVm *
 vtc_round_vm_new(VtcVerifierRound *self, const VtcVerifierStoreVm *rec, GError **error)
@@ -1442,6 +1674,15 @@ vtc_round_vm_destroy(gpointer data)
                 g_sequence_remove(vm->iter);
                 vm->iter = NULL;
         }
+        if (vm->lane != NULL && !vm->sent) {
+                /* waiting for a slot: no answer will come */
+                g_queue_unlink(&vm->lane->waiting, &vm->lane_link);
+                vm->lane = NULL;
+                if (vm->in_flight) {
+                        vm->in_flight = FALSE;
+                        vm->loop->in_flight--;
+                }
+        }
         if (vm->deadline_id != 0) {
                 g_source_remove(vm->deadline_id);
                 vm->deadline_id = 0;
@@ -1467,6 +1708,7 @@ vtc_verifier_round_new(const VtcVerifierRoundConfig *config,
         self->config.timeout_ms = MAX(1u, config->timeout_ms);
         self->config.backoff_max_ms = MAX(self->config.interval_ms, config->backoff_max_ms);
         self->config.max_in_flight = MAX(1u, config->max_in_flight);
+        self->config.max_conns_per_host = MAX(1u, config->max_conns_per_host);
         self->registrar_url = g_strdup(config->registrar_url);
         self->hostd_url_template = g_strdup(config->hostd_url_template);
         self->config.registrar_url = NULL;
@@ -1477,6 +1719,8 @@ vtc_verifier_round_new(const VtcVerifierRoundConfig *config,
         self->hostd_hosts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         self->vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vtc_round_vm_destroy);
         self->queue = g_sequence_new(NULL);
+        self->lanes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vtc_round_lane_free);
+        g_queue_init(&self->ready);
         self->policies = g_hash_table_new_full(g_str_hash,
                                                g_str_equal,
                                                g_free,
@@ -1488,7 +1732,8 @@ vtc_verifier_round_new(const VtcVerifierRoundConfig *config,
         self->ek_index = g_hash_table_new_full(g_str_hash,
                                                g_str_equal,
                                                g_free,
-                                               (GDestroyNotify)g_hash_table_unref);
+                                               (GDestroyNotify)g_ptr_array_unref);
+        self->who_ek = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         self->host_next_seq = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         self->dirty = g_hash_table_new_full(g_str_hash,
                                             g_str_equal,
@@ -1518,15 +1763,29 @@ vtc_verifier_round_new(const VtcVerifierRoundConfig *config,
                                             g_strdup(eq + 1));
                 }
         }
-        self->session = vtc_round_session_new(config,
-                                              self->config.max_in_flight,
-                                              config->max_conns_per_host,
-                                              error);
-        if (self->session == NULL)
+        {
+                g_autoptr(GError) error_local = NULL;
+                self->tls_db = g_tls_file_database_new(config->ca_file, &error_local);
+                if (self->tls_db == NULL) {
+                        g_set_error(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_INVALID_ARGUMENT,
+                                    "loading the CA %s: %s",
+                                    config->ca_file,
+                                    error_local->message);
+                        return NULL;
+                }
+        }
+        self->registrar_lane =
+            vtc_round_lane_get(self, self->registrar_url, self->config.max_conns_per_host);
+        if (self->registrar_lane == NULL) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_INVALID_ARGUMENT,
+                            "[registrar] url: '%s' is not a URL",
+                            self->registrar_url);
                 return NULL;
-        self->agent_session = vtc_round_session_new(config, self->config.max_in_flight, 4, error);
-        if (self->agent_session == NULL)
-                return NULL;
+        }
         if (config->cert_file != NULL) {
                 g_autoptr(GError) error_local = NULL;
                 self->client_cert = g_tls_certificate_new_from_files(config->cert_file,
@@ -1588,7 +1847,7 @@ vtc_verifier_round_free(VtcVerifierRound *self)
                 g_source_remove(self->flush_id);
         if (self->vms != NULL) {
                 /* what the loop learnt reaches the disk before it goes */
-                if (self->store != NULL && self->session != NULL)
+                if (self->store != NULL && self->tls_db != NULL)
                         vtc_verifier_round_flush(self, NULL);
                 self->closing = TRUE;
                 g_hash_table_remove_all(self->vms);
@@ -1603,15 +1862,17 @@ vtc_verifier_round_free(VtcVerifierRound *self)
         g_clear_pointer(&self->dirty, g_hash_table_unref);
         g_clear_pointer(&self->vms, g_hash_table_unref);
         g_clear_pointer(&self->queue, g_sequence_free);
+        g_queue_clear(&self->ready);
+        g_clear_pointer(&self->lanes, g_hash_table_unref);
         g_clear_pointer(&self->policies, g_hash_table_unref);
         g_clear_pointer(&self->hosts, g_hash_table_unref);
         g_clear_pointer(&self->ek_index, g_hash_table_unref);
+        g_clear_pointer(&self->who_ek, g_hash_table_unref);
         g_clear_pointer(&self->host_next_seq, g_hash_table_unref);
         g_clear_pointer(&self->hostd_hosts, g_hash_table_unref);
         g_clear_pointer(&self->events, g_ptr_array_unref);
         g_clear_pointer(&self->deliveries, g_array_unref);
-        g_clear_object(&self->session);
-        g_clear_object(&self->agent_session);
+        g_clear_object(&self->tls_db);
         g_clear_object(&self->client_cert);
         g_free(self->registrar_url);
         g_free(self->hostd_url_template);
@@ -1731,6 +1992,17 @@ vtc_verifier_round_append_metrics(VtcVerifierRound *self, GString *out)
                                "# TYPE vtc_verifier_rounds_in_flight gauge\n"
                                "vtc_verifier_rounds_in_flight %u\n",
                                self->in_flight);
+        g_string_append_printf(
+            out,
+            "# HELP vtc_verifier_requests_in_flight Requests handed to the HTTP client.\n"
+            "# TYPE vtc_verifier_requests_in_flight gauge\n"
+            "vtc_verifier_requests_in_flight %u\n"
+            "# HELP vtc_verifier_requests_stale_total Requests not sent: no free connection to "
+            "their peer within the timeout.\n"
+            "# TYPE vtc_verifier_requests_stale_total counter\n"
+            "vtc_verifier_requests_stale_total %" G_GUINT64_FORMAT "\n",
+            self->active,
+            self->stale_requests);
         vtc_verifier_webhook_get_counts(self->webhook, &delivered, &retried, &abandoned);
         g_string_append_printf(
             out,

@@ -69,4 +69,12 @@ gboolean vtc_verifier_round_check_policies(const gchar *runtime_policy,
                                            const gchar *host_policy,
                                            GError **error);
 
+/* The same, through the loop's cache of parsed policies (one object per distinct text): a VM
+ * with the policies of one already watched costs a digest, not a parse. */
+gboolean vtc_verifier_round_prepare_policies(VtcVerifierRound *self,
+                                             const gchar *runtime_policy,
+                                             const gchar *boot_policy,
+                                             const gchar *host_policy,
+                                             GError **error);
+
 G_END_DECLS

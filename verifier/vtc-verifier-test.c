@@ -327,6 +327,97 @@ test_loop_unreachable(void)
         vtc_test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+static gdouble
+metric(const gchar *text, const gchar *name)
+{
+        /* the sample line, not the HELP line that names the metric too */
+        g_autofree gchar *line = g_strconcat("\n", name, NULL);
+        const gchar *p = strstr(text, line);
+
+        g_assert_nonnull(p);
+        return g_ascii_strtod(p + strlen(line), NULL);
+}
+
+/* A peer that accepts connections and never answers holds at most [rounds] max_conns_per_host
+ * requests; the rest wait in the verifier's queue and, past the timeout, are not sent: every VM
+ * is unreachable after about one timeout, not one timeout per VM in turn. */
+static void
+test_loop_silent_peer_queue(void)
+{
+        g_autofree gchar *dir = vtc_test_tmpdir_new();
+        g_autoptr(GError) error = NULL;
+        const gchar *const sans[] = {"IP:127.0.0.1", NULL};
+        g_autoptr(GSocket) silent = NULL;
+        guint quiet = silent_port(TRUE, &silent);
+        g_autofree gchar *config = NULL;
+        g_autofree gchar *text = NULL;
+        g_autofree gchar *ca = g_build_filename(dir, "ca.crt", NULL);
+        g_autofree gchar *crt = g_build_filename(dir, "tenant.crt", NULL);
+        g_autofree gchar *key = g_build_filename(dir, "tenant.key", NULL);
+        g_autoptr(SoupSession) s = NULL;
+        Daemon *d;
+        const guint n = 24;
+        gint64 t0;
+        gdouble max_in_libsoup = 0;
+
+        g_assert_true(vtc_ca_init(dir, "vtc verifier test CA", 2, &error));
+        g_assert_true(vtc_ca_issue(dir, "verifier", sans, 2, &error));
+        g_assert_true(vtc_ca_issue(dir, "tenant", NULL, 2, &error));
+        g_assert_no_error(error);
+        config = write_config(dir, "queue", quiet);
+        g_assert_true(g_file_get_contents(config, &text, NULL, NULL));
+        {
+                g_autofree gchar *more = g_strconcat(text, "max_conns_per_host = 2\n", NULL);
+                g_assert_true(g_file_set_contents(config, more, -1, NULL));
+        }
+        s = vtc_http_client_new(ca, crt, key, &error);
+        g_assert_no_error(error);
+        d = daemon_start(config);
+        for (guint i = 0; i < n; i++) {
+                g_autofree gchar *body =
+                    g_strdup_printf("{\"uuid\":\"6f1c0a2e-1b2c-4d3e-8f40-%012x\","
+                                    "\"runtime_policy\":" POLICY "}",
+                                    i);
+                guint status = 0;
+                g_autoptr(JsonObject) o = request(s, d, "POST", "/v1/vms", body, &status);
+                g_assert_cmpuint(status, ==, 201);
+                g_assert_cmpstr(json_object_get_string_member(o, "state"), ==, "registered");
+        }
+        t0 = g_get_monotonic_time();
+        for (;;) {
+                guint status = 0;
+                g_autofree gchar *url = g_strdup_printf("https://127.0.0.1:%u/metrics", d->port);
+                g_autoptr(GBytes) m = vtc_http_client_request(s, "GET", url, NULL, &status, &error);
+                g_autofree gchar *mt = NULL;
+                gdouble unreachable;
+
+                g_assert_no_error(error);
+                g_assert_cmpuint(status, ==, 200);
+                mt = g_strndup(g_bytes_get_data(m, NULL), g_bytes_get_size(m));
+                max_in_libsoup =
+                    MAX(max_in_libsoup, metric(mt, "vtc_verifier_requests_in_flight "));
+                /* never more than the peer's connection limit inside the HTTP client */
+                g_assert_cmpfloat(metric(mt, "vtc_verifier_requests_in_flight "), <=, 2);
+                unreachable = metric(mt, "vtc_verifier_vms{state=\"unreachable\"} ");
+                if (unreachable >= n) {
+                        /* most never went out: they waited past the timeout */
+                        g_assert_cmpfloat(metric(mt, "vtc_verifier_requests_stale_total "),
+                                          >=,
+                                          n - 2 * 3);
+                        break;
+                }
+                /* one timeout (500 ms) for the lot, not n / 2 timeouts in turn (6 s) */
+                g_assert_cmpint(g_get_monotonic_time() - t0, <, 4 * G_USEC_PER_SEC);
+                g_usleep(50000);
+        }
+        g_test_message("%u VMs unreachable after %.2f s, at most %.0f requests in the client",
+                       n,
+                       (gdouble)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC,
+                       max_in_libsoup);
+        daemon_stop(d);
+        vtc_test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 static void
 test_cli(void)
 {
@@ -376,5 +467,6 @@ main(int argc, char **argv)
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/verifier/cli", test_cli);
         g_test_add_func("/verifier/loop-unreachable", test_loop_unreachable);
+        g_test_add_func("/verifier/loop-silent-peer-queue", test_loop_silent_peer_queue);
         return g_test_run();
 }
