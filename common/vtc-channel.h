@@ -11,13 +11,13 @@ G_BEGIN_DECLS
  * with request ids, over the VM's private virtio-serial port (or a unix socket in tests), and the
  * round request / guest evidence objects shared by hostd, vtc-agent and the verifier.
  */
-#define VTC_CHANNEL_MAGIC        "VTC1"
-#define VTC_CHANNEL_HEADER_SIZE  8
-#define VTC_CHANNEL_MIN_PAYLOAD  2
-#define VTC_CHANNEL_MAX_PAYLOAD  (16u * 1024 * 1024)
-#define VTC_CHANNEL_MAX_IMA      (8u * 1024 * 1024)
-#define VTC_CHANNEL_NONCE_SIZE   32
-#define VTC_CHANNEL_MAX_ID       ((gint64) 1 << 53)
+#define VTC_CHANNEL_MAGIC       "VTC1"
+#define VTC_CHANNEL_HEADER_SIZE 8
+#define VTC_CHANNEL_MIN_PAYLOAD 2
+#define VTC_CHANNEL_MAX_PAYLOAD (16u * 1024 * 1024)
+#define VTC_CHANNEL_MAX_IMA     (8u * 1024 * 1024)
+#define VTC_CHANNEL_NONCE_SIZE  32
+#define VTC_CHANNEL_MAX_ID      ((gint64)1 << 53)
 
 /* Encodes one frame around @json (a complete JSON object text of @len bytes). Fails with
  * VTC_ERROR_TOO_LARGE over VTC_CHANNEL_MAX_PAYLOAD. */
@@ -56,8 +56,8 @@ typedef struct {
 
 /* A round request (doc/channel.md), parsed from JSON with vtc_json limits. */
 typedef struct {
-        gint64 id;                                 /* 0 when absent (HTTPS forms) */
-        gchar vm_uuid[37];                         /* lower case; "" when absent */
+        gint64 id;         /* 0 when absent (HTTPS forms) */
+        gchar vm_uuid[37]; /* lower case; "" when absent */
         guint8 nonce[VTC_CHANNEL_NONCE_SIZE];
         VtcChannelPcrs pcrs;
         guint64 ima_offset;
