@@ -985,6 +985,31 @@ protect_subprocess_test(void)
         /* libvirtd restarts (ephemeral secrets are gone): the VM still starts */
         libvirtd_restart(dir);
         start_domain(dir, name, "protected, after a libvirtd restart");
+        /* hostd restarts while the VM runs: it learns the VM's private channel again from
+         * libvirt (no hook tells it) */
+        {
+                g_autofree gchar *config_path = g_strdup_printf("%s/hostd-a.conf", dir);
+                g_autofree gchar *log = g_build_filename(dir, "hostd.log", NULL);
+                g_autofree gchar *want =
+                    g_strdup_printf("recovered the private channel of running VM %s", uuid);
+                g_autofree gchar *text = NULL;
+
+                hostd_stop(hostd);
+                g_clear_object(&hostd);
+                hostd = hostd_start(dir, config_path, &error);
+                g_assert_no_error(error);
+                for (guint i = 0; i < WAIT_STEPS; i++) {
+                        g_free(text);
+                        text = read_text(log);
+                        if (text != NULL && strstr(text, want) != NULL)
+                                break;
+                        g_usleep(WAIT_STEP_US);
+                }
+                if (text == NULL || strstr(text, want) == NULL)
+                        g_error("restarted hostd did not recover the channel of %s: %s",
+                                uuid,
+                                text != NULL ? text : "(no log)");
+        }
         destroy_domain(name);
 
         /* the state copied under another (protected) domain: it does not start */
