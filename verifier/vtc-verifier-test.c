@@ -418,6 +418,194 @@ test_loop_silent_peer_queue(void)
         vtc_test_tmpdir_free(g_steal_pointer(&dir));
 }
 
+/* One request on @session (its own connection pool), with @cert as the client certificate (or
+ * none); the status and the id of the connection it went over. */
+static void
+request_on(SoupSession *s,
+           Daemon *d,
+           GTlsCertificate *cert,
+           const gchar *method,
+           const gchar *path,
+           const gchar *body,
+           guint *out_status,
+           guint64 *out_conn)
+{
+        g_autofree gchar *url = g_strdup_printf("https://127.0.0.1:%u%s", d->port, path);
+        g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) reply = NULL;
+
+        g_assert_nonnull(msg);
+        if (cert != NULL)
+                soup_message_set_tls_client_certificate(msg, cert);
+        if (body != NULL) {
+                g_autoptr(GBytes) b = g_bytes_new(body, strlen(body));
+                soup_message_set_request_body_from_bytes(msg, "application/json", b);
+        }
+        /* let a POST use the idle connection too, as the tenant CLI and the bench do */
+        soup_message_add_flags(msg, SOUP_MESSAGE_IDEMPOTENT);
+        reply = soup_session_send_and_read(s, msg, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(reply);
+        /* the verifier never asks to close a connection */
+        g_assert_false(soup_message_headers_header_contains(soup_message_get_response_headers(msg),
+                                                            "Connection",
+                                                            "close"));
+        *out_status = soup_message_get_status(msg);
+        *out_conn = soup_message_get_connection_id(msg);
+}
+
+#define KEEP_ALIVE_CALLS 4
+
+/*
+ * libsoup hands the server the client certificate only on the request that made the TLS
+ * handshake. The verifier keeps API connections alive: every later call on a connection whose
+ * handshake showed a valid tenant certificate must be served, and every call on a connection
+ * whose handshake showed none, or one of another CA, refused with 401.
+ */
+static void
+test_api_keep_alive(void)
+{
+        g_autofree gchar *dir = vtc_test_tmpdir_new();
+        g_autofree gchar *other = g_build_filename(dir, "other", NULL);
+        g_autoptr(GError) error = NULL;
+        const gchar *const sans[] = {"IP:127.0.0.1", NULL};
+        g_autofree gchar *ca = g_build_filename(dir, "ca.crt", NULL);
+        g_autofree gchar *crt = g_build_filename(dir, "tenant.crt", NULL);
+        g_autofree gchar *key = g_build_filename(dir, "tenant.key", NULL);
+        g_autofree gchar *ocrt = g_build_filename(other, "intruder.crt", NULL);
+        g_autofree gchar *okey = g_build_filename(other, "intruder.key", NULL);
+        g_autofree gchar *config = NULL;
+        g_autoptr(GTlsDatabase) db = NULL;
+        g_autoptr(GTlsCertificate) tenant = NULL;
+        g_autoptr(GTlsCertificate) intruder = NULL;
+        Daemon *d;
+
+        g_assert_true(vtc_ca_init(dir, "vtc verifier test CA", 2, &error));
+        g_assert_true(vtc_ca_issue(dir, "verifier", sans, 2, &error));
+        g_assert_true(vtc_ca_issue(dir, "tenant", NULL, 2, &error));
+        g_assert_true(vtc_ca_init(other, "other CA", 2, &error));
+        g_assert_true(vtc_ca_issue(other, "intruder", NULL, 2, &error));
+        g_assert_no_error(error);
+        db = g_tls_file_database_new(ca, &error);
+        tenant = g_tls_certificate_new_from_files(crt, key, &error);
+        intruder = g_tls_certificate_new_from_files(ocrt, okey, &error);
+        g_assert_no_error(error);
+        config = write_config(dir, "keepalive", silent_port(FALSE, NULL));
+        d = daemon_start(config);
+
+        {
+                /* the tenant: one connection, every call served */
+                g_autoptr(SoupSession) s = soup_session_new_with_options("tls-database",
+                                                                         db,
+                                                                         "max-conns",
+                                                                         1,
+                                                                         "max-conns-per-host",
+                                                                         1,
+                                                                         NULL);
+                guint64 first = 0;
+                guint status = 0;
+                guint64 conn = 0;
+
+                soup_session_set_proxy_resolver(s, NULL);
+                for (guint i = 0; i < KEEP_ALIVE_CALLS; i++) {
+                        g_autofree gchar *uuid =
+                            g_strdup_printf("6f1c0a2e-1b2c-4d3e-8f40-%012x", 0x100 + i);
+                        g_autofree gchar *body =
+                            g_strdup_printf("{\"uuid\":\"%s\",\"runtime_policy\":" POLICY "}",
+                                            uuid);
+                        g_autofree gchar *path = g_strconcat("/v1/vms/", uuid, NULL);
+
+                        request_on(s, d, tenant, "POST", "/v1/vms", body, &status, &conn);
+                        g_test_message("call %u on connection %" G_GUINT64_FORMAT ": %u",
+                                       i,
+                                       conn,
+                                       status);
+                        if (i == 0)
+                                first = conn;
+                        g_assert_cmpuint(conn, !=, 0);
+                        /* the point of the test: the same connection every time */
+                        g_assert_cmpuint(conn, ==, first);
+                        g_assert_cmpuint(status, ==, 201);
+                        request_on(s, d, tenant, "GET", path, NULL, &status, &conn);
+                        g_assert_cmpuint(conn, ==, first);
+                        g_assert_cmpuint(status, ==, 200);
+                        request_on(s, d, tenant, "GET", "/metrics", NULL, &status, &conn);
+                        g_assert_cmpuint(conn, ==, first);
+                        g_assert_cmpuint(status, ==, 200);
+                }
+                request_on(s, d, tenant, "GET", "/v1/vms", NULL, &status, &conn);
+                g_assert_cmpuint(conn, ==, first);
+                g_assert_cmpuint(status, ==, 200);
+                request_on(s,
+                           d,
+                           tenant,
+                           "DELETE",
+                           "/v1/vms/6f1c0a2e-1b2c-4d3e-8f40-000000000100",
+                           NULL,
+                           &status,
+                           &conn);
+                g_assert_cmpuint(conn, ==, first);
+                g_assert_cmpuint(status, ==, 200);
+        }
+        for (guint who = 0; who < 2; who++) {
+                /* no certificate, or one of another CA: refused on every call of the
+                 * connection, however many calls the tenant's connection made before */
+                g_autoptr(SoupSession) s = soup_session_new_with_options("tls-database",
+                                                                         db,
+                                                                         "max-conns",
+                                                                         1,
+                                                                         "max-conns-per-host",
+                                                                         1,
+                                                                         NULL);
+                GTlsCertificate *cert = who == 0 ? NULL : intruder;
+                guint64 first = 0;
+
+                soup_session_set_proxy_resolver(s, NULL);
+                for (guint i = 0; i < KEEP_ALIVE_CALLS; i++) {
+                        g_autofree gchar *body = g_strdup_printf(
+                            "{\"uuid\":\"6f1c0a2e-1b2c-4d3e-8f40-%012x\",\"runtime_policy\":" POLICY
+                            "}",
+                            0x200 + i);
+                        guint status = 0;
+                        guint64 conn = 0;
+
+                        request_on(s, d, cert, "GET", "/v1/vms", NULL, &status, &conn);
+                        g_test_message("%s call %u on connection %" G_GUINT64_FORMAT ": %u",
+                                       who == 0 ? "anonymous" : "other CA",
+                                       i,
+                                       conn,
+                                       status);
+                        if (i == 0)
+                                first = conn;
+                        g_assert_cmpuint(conn, !=, 0);
+                        g_assert_cmpuint(conn, ==, first);
+                        g_assert_cmpuint(status, ==, 401);
+                        request_on(s, d, cert, "POST", "/v1/vms", body, &status, &conn);
+                        g_assert_cmpuint(conn, ==, first);
+                        g_assert_cmpuint(status, ==, 401);
+                        request_on(s, d, cert, "GET", "/metrics", NULL, &status, &conn);
+                        g_assert_cmpuint(conn, ==, first);
+                        g_assert_cmpuint(status, ==, 401);
+                }
+        }
+        {
+                /* nothing the refused connections sent was stored: three VMs, all the tenant's */
+                g_autoptr(SoupSession) s = vtc_http_client_new(ca, crt, key, &error);
+                g_autoptr(JsonObject) o = NULL;
+                guint status = 0;
+
+                g_assert_no_error(error);
+                o = request(s, d, "GET", "/v1/vms", NULL, &status);
+                g_assert_cmpuint(status, ==, 200);
+                g_assert_cmpuint(json_array_get_length(json_object_get_array_member(o, "vms")),
+                                 ==,
+                                 KEEP_ALIVE_CALLS - 1);
+        }
+        daemon_stop(d);
+        vtc_test_tmpdir_free(g_steal_pointer(&dir));
+}
+
 static void
 test_cli(void)
 {
@@ -466,6 +654,7 @@ main(int argc, char **argv)
 {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/verifier/cli", test_cli);
+        g_test_add_func("/verifier/api-keep-alive", test_api_keep_alive);
         g_test_add_func("/verifier/loop-unreachable", test_loop_unreachable);
         g_test_add_func("/verifier/loop-silent-peer-queue", test_loop_silent_peer_queue);
         return g_test_run();
