@@ -217,6 +217,21 @@ vtc_http_has_client_cert(SoupServerMessage *msg)
                soup_server_message_get_tls_peer_certificate_errors(msg) == 0;
 }
 
+#define VTC_HTTP_AUTH_KEY "vtc-http-client-cert"
+
+gboolean
+vtc_http_is_authenticated(SoupServerMessage *msg)
+{
+        GSocket *sock = soup_server_message_get_socket(msg);
+
+        if (vtc_http_has_client_cert(msg)) {
+                if (sock != NULL)
+                        g_object_set_data(G_OBJECT(sock), VTC_HTTP_AUTH_KEY, GINT_TO_POINTER(1));
+                return TRUE;
+        }
+        return sock != NULL && g_object_get_data(G_OBJECT(sock), VTC_HTTP_AUTH_KEY) != NULL;
+}
+
 JsonObject *
 vtc_http_parse_body(SoupServerMessage *msg, const VtcJsonLimits *limits, GError **error)
 {

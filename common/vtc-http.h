@@ -37,6 +37,15 @@ gboolean vtc_http_server_listen(SoupServer *server,
 
 /* TRUE when the client presented a certificate that chains to the client CA. */
 gboolean vtc_http_has_client_cert(SoupServerMessage *msg);
+/*
+ * vtc_http_has_client_cert() for every request of a kept-alive connection: libsoup 3.2 hands a
+ * message the peer certificate only on the request that completed the TLS handshake, and later
+ * requests on the connection look anonymous. A TLS connection has one client identity for its
+ * life (the server never renegotiates), so the connection's socket remembers that its handshake
+ * showed a valid certificate. A connection whose handshake showed none, or an invalid one, is
+ * never marked: every request on it stays anonymous.
+ */
+gboolean vtc_http_is_authenticated(SoupServerMessage *msg);
 
 void vtc_http_reply_json(SoupServerMessage *msg, guint status, JsonNode *body);
 void vtc_http_reply_builder(SoupServerMessage *msg, guint status, JsonBuilder *builder);

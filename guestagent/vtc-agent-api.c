@@ -15,7 +15,6 @@
 
 #define VTC_AGENT_API_MAX_BODY  (16 * 1024)
 #define VTC_AGENT_API_CERT_DAYS 3650
-#define VTC_AGENT_API_AUTH_KEY  "vtc-agent-api-client-verified"
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free)
 
@@ -548,28 +547,6 @@ vtc_agent_api_round_done(GObject *source, GAsyncResult *res, gpointer user_data)
         vtc_agent_api_call_free(call);
 }
 
-/*
- * libsoup 3.2 hands a message the peer certificate only on the request that completed the TLS
- * handshake: later requests on the kept-alive connection look anonymous. The client identity
- * is the handshake's (as hostd's API assumes too), so the connection's socket remembers that
- * the handshake showed a certificate of the deployment's CA. A connection whose handshake
- * showed none, or a foreign one, is never marked and stays refused.
- */
-static gboolean
-vtc_agent_api_authenticated(SoupServerMessage *msg)
-{
-        GSocket *sock = soup_server_message_get_socket(msg);
-
-        if (vtc_http_has_client_cert(msg)) {
-                if (sock != NULL)
-                        g_object_set_data(G_OBJECT(sock),
-                                          VTC_AGENT_API_AUTH_KEY,
-                                          GINT_TO_POINTER(1));
-                return TRUE;
-        }
-        return sock != NULL && g_object_get_data(G_OBJECT(sock), VTC_AGENT_API_AUTH_KEY) != NULL;
-}
-
 static void
 vtc_agent_api_round_cb(SoupServer *server,
                        SoupServerMessage *msg,
@@ -589,7 +566,7 @@ vtc_agent_api_round_cb(SoupServer *server,
                 vtc_http_reply_error(msg, error);
                 return;
         }
-        if (!vtc_agent_api_authenticated(msg)) {
+        if (!vtc_http_is_authenticated(msg)) {
                 g_set_error_literal(&error,
                                     VTC_ERROR,
                                     VTC_ERROR_UNAUTHORIZED,

@@ -13,9 +13,6 @@
 #include "vtc-tpm.h"
 #include "vtc-util.h"
 
-/* Set on a connection's GSocket once a request on it presented a valid client certificate. */
-#define VTC_HOSTD_API_AUTH_KEY "vtc-hostd-api-client-cert"
-
 struct _VtcHostdApi {
         gchar *host_id;
         VtcHostdTpm *tpm;
@@ -130,26 +127,6 @@ vtc_hostd_api_reply_text(VtcHostdApi *self,
         soup_server_message_set_status(msg, status, NULL);
         soup_server_message_set_response(msg, content_type, SOUP_MEMORY_TAKE, body, strlen(body));
         vtc_hostd_api_count(self, call, status);
-}
-
-/*
- * libsoup 3.2 hands a message the peer certificate only on the request that completed the TLS
- * handshake; later requests on the kept-alive connection look anonymous. A TLS connection has
- * one client identity for its life, so the connection's socket remembers it.
- */
-static gboolean
-vtc_hostd_api_authenticated(SoupServerMessage *msg)
-{
-        GSocket *sock = soup_server_message_get_socket(msg);
-
-        if (vtc_http_has_client_cert(msg)) {
-                if (sock != NULL)
-                        g_object_set_data(G_OBJECT(sock),
-                                          VTC_HOSTD_API_AUTH_KEY,
-                                          GINT_TO_POINTER(1));
-                return TRUE;
-        }
-        return sock != NULL && g_object_get_data(G_OBJECT(sock), VTC_HOSTD_API_AUTH_KEY) != NULL;
 }
 
 /* ---- parsing ------------------------------------------------------------------------------ */
@@ -1215,7 +1192,7 @@ vtc_hostd_api_cb(SoupServer *server,
                                                                 : "other";
         g_autoptr(GError) error = NULL;
 
-        if (!vtc_hostd_api_authenticated(msg)) {
+        if (!vtc_http_is_authenticated(msg)) {
                 error = g_error_new_literal(VTC_ERROR,
                                             VTC_ERROR_UNAUTHORIZED,
                                             "a client certificate issued by the deployment's CA "

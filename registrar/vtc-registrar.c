@@ -940,14 +940,8 @@ vtc_registrar_http_cb(SoupServer *server,
         job->method = g_strdup(soup_server_message_get_method(msg));
         job->path = g_strdup(path);
         job->body = body != NULL ? soup_message_body_flatten(body) : NULL;
-        job->admin = vtc_http_has_client_cert(msg);
-        /* libsoup 3.2 gives a message the client certificate only when the TLS handshake
-         * completes, so later requests on a kept-alive connection would look anonymous:
-         * a connection that authenticated serves one request. */
-        if (job->admin)
-                soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                             "Connection",
-                                             "close");
+        /* remembered per connection: a kept-alive connection stays authenticated */
+        job->admin = vtc_http_is_authenticated(msg);
         g_task_set_task_data(task, job, (GDestroyNotify)vtc_registrar_job_free);
         soup_server_message_pause(msg);
         g_task_run_in_thread(task, vtc_registrar_job_thread);

@@ -285,33 +285,6 @@ vtc_verifier_get_api(VtcVerifier *self)
         return self->api;
 }
 
-/* Set on a connection's GSocket once a request on it presented a valid client certificate. */
-#define VTC_VERIFIER_AUTH_KEY "vtc-verifier-client-cert"
-
-/*
- * libsoup 3.2 hands a message the peer certificate only on the request that completed the TLS
- * handshake; later requests on the kept-alive connection look anonymous. A TLS connection has
- * one client identity for its life (the server never renegotiates), so the connection's socket
- * remembers that its handshake showed a valid certificate of the deployment's CA. A connection
- * whose handshake showed none, or an invalid one, is never marked: every request on it stays
- * anonymous. Keeping connections alive spares a TLS handshake per call (and the certificate
- * objects glib-networking keeps from each one).
- */
-static gboolean
-vtc_verifier_authenticated(SoupServerMessage *msg)
-{
-        GSocket *sock = soup_server_message_get_socket(msg);
-
-        if (vtc_http_has_client_cert(msg)) {
-                if (sock != NULL)
-                        g_object_set_data(G_OBJECT(sock),
-                                          VTC_VERIFIER_AUTH_KEY,
-                                          GINT_TO_POINTER(1));
-                return TRUE;
-        }
-        return sock != NULL && g_object_get_data(G_OBJECT(sock), VTC_VERIFIER_AUTH_KEY) != NULL;
-}
-
 static void
 vtc_verifier_http_cb(SoupServer *server,
                      SoupServerMessage *msg,
@@ -322,7 +295,7 @@ vtc_verifier_http_cb(SoupServer *server,
         VtcVerifier *self = user_data;
         SoupMessageBody *body = soup_server_message_get_request_body(msg);
         g_autoptr(GBytes) data = body != NULL ? soup_message_body_flatten(body) : NULL;
-        gboolean authenticated = vtc_verifier_authenticated(msg);
+        gboolean authenticated = vtc_http_is_authenticated(msg);
         const gchar *type = NULL;
         gchar *reply = NULL;
         guint status;
