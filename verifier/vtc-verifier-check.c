@@ -403,7 +403,10 @@ typedef struct {
 struct _VtcVerifierVm {
         gchar uuid[37];
         guint8 uuid_bytes[16];
-        VtcQuoteAk *ak;
+        /* the AK as registered (parsed and checked once here, rebuilt per check: a parsed
+         * OpenSSL key keeps its own copy of the curve, several KiB per VM) */
+        guint8 *ak_public;
+        gsize ak_public_len;
         guint8 ek_sha256[32];
         guint8 tls_key_sha256[32];
         gboolean has_tls_key;
@@ -504,11 +507,17 @@ vtc_verifier_vm_new(const gchar *uuid,
                 g_set_error(error, VTC_ERROR, VTC_ERROR_INVALID_ARGUMENT, "bad VM UUID");
                 return NULL;
         }
-        self->ak = vtc_quote_ak_new_from_data(ak_public, ak_public_len, error);
-        if (self->ak == NULL) {
-                g_prefix_error(error, "VM %s AK: ", self->uuid);
-                return NULL;
+        {
+                g_autoptr(VtcQuoteAk) ak =
+                    vtc_quote_ak_new_from_data(ak_public, ak_public_len, error);
+
+                if (ak == NULL) {
+                        g_prefix_error(error, "VM %s AK: ", self->uuid);
+                        return NULL;
+                }
         }
+        self->ak_public = g_memdup2(ak_public, ak_public_len);
+        self->ak_public_len = ak_public_len;
         memcpy(self->ek_sha256, ek_sha256, 32);
         if (tls_key_sha256 != NULL) {
                 memcpy(self->tls_key_sha256, tls_key_sha256, 32);
@@ -524,7 +533,7 @@ vtc_verifier_vm_free(VtcVerifierVm *self)
 {
         if (self == NULL)
                 return;
-        vtc_quote_ak_free(self->ak);
+        g_free(self->ak_public);
         if (self->host != NULL)
                 vtc_verifier_host_unref(self->host);
         vtc_verifier_policy_unref(self->policy);
@@ -1902,6 +1911,7 @@ vtc_verifier_round_run(VtcVerifierRound *r,
                                                    "host"};
         VtcVerifierVm *vm = r->vm;
         g_autoptr(GError) error = NULL;
+        g_autoptr(VtcQuoteAk) guest_ak = NULL;
         g_auto(VtcVerifierInput) in = {0};
         g_auto(VtcQuoteResult) gres = {0};
         g_auto(VtcQuoteResult) hres = {0};
@@ -1929,10 +1939,16 @@ vtc_verifier_round_run(VtcVerifierRound *r,
                                                vm->uuid);
 
         /* the guest quote */
+        guest_ak = vtc_quote_ak_new_from_data(vm->ak_public, vm->ak_public_len, &error);
+        if (guest_ak == NULL) {
+                g_prefix_error(&error, "VM %s AK: ", vm->uuid);
+                r->internal = g_steal_pointer(&error);
+                return;
+        }
         vtc_channel_quote_qualifier(nonce, vm->has_tls_key ? vm->tls_key_sha256 : NULL, qualifier);
         if (!vtc_quote_check(gq->quote,
                              &gq->sig,
-                             vm->ak,
+                             guest_ak,
                              qualifier,
                              sizeof(qualifier),
                              gq->pcrs,
