@@ -1220,3 +1220,37 @@ vtc_quote_check(const VtcQuote *quote,
         *out_result = result;
         return TRUE;
 }
+
+gboolean
+vtc_quote_pcrs_match(GBytes *attest,
+                     GBytes *signature,
+                     const VtcPcrValues *pcrs,
+                     gboolean *out_match,
+                     GError **error)
+{
+        TPMT_SIGNATURE sig = {0};
+        g_autoptr(VtcQuote) quote = NULL;
+        guint8 digest[64];
+        gsize digest_len = 0;
+        const guint8 *quoted;
+        gsize quoted_len = 0;
+
+        quote = vtc_quote_parse(g_bytes_get_data(attest, NULL), g_bytes_get_size(attest), error);
+        if (quote == NULL)
+                return FALSE;
+        if (!vtc_quote_signature_parse(g_bytes_get_data(signature, NULL),
+                                       g_bytes_get_size(signature),
+                                       &sig,
+                                       error))
+                return FALSE;
+        if (!vtc_pcr_values_compute_digest(pcrs,
+                                           vtc_quote_get_pcr_selection(quote),
+                                           sig.signature.any.hashAlg,
+                                           digest,
+                                           &digest_len,
+                                           error))
+                return FALSE;
+        quoted = vtc_quote_get_pcr_digest(quote, &quoted_len);
+        *out_match = quoted_len == digest_len && memcmp(quoted, digest, digest_len) == 0;
+        return TRUE;
+}

@@ -97,6 +97,18 @@ gboolean
 vtc_quote_signature_parse(const guint8 *buf, gsize len, TPMT_SIGNATURE *out_sig, GError **error);
 
 /*
+ * Whether @pcrs (read after taking the quote) make the pcrDigest of the quote @attest, computed
+ * with the hash of @signature: a TPM quoting over PCRs that change may have quoted other values
+ * than those read next, and the quote is then taken again. FALSE with an error only when the
+ * structures do not parse or a selected PCR is missing from @pcrs.
+ */
+gboolean vtc_quote_pcrs_match(GBytes *attest,
+                              GBytes *signature,
+                              const VtcPcrValues *pcrs,
+                              gboolean *out_match,
+                              GError **error);
+
+/*
  * An attestation key, parsed once and used for many quotes. It may be shared between threads
  * (it is only read after creation).
  */

@@ -177,41 +177,6 @@ vtc_agent_tpm_selection_from_pcrs(const VtcChannelPcrs *pcrs, TPML_PCR_SELECTION
         }
 }
 
-/* Do the values read after the quote make its pcrDigest? */
-static gboolean
-vtc_agent_tpm_consistent(GBytes *attest,
-                         GBytes *signature,
-                         const VtcPcrValues *pcrs,
-                         gboolean *out_consistent,
-                         GError **error)
-{
-        TPMT_SIGNATURE sig = {0};
-        g_autoptr(VtcQuote) quote = NULL;
-        guint8 digest[64];
-        gsize digest_len = 0;
-        const guint8 *quoted;
-        gsize quoted_len = 0;
-
-        quote = vtc_quote_parse(g_bytes_get_data(attest, NULL), g_bytes_get_size(attest), error);
-        if (quote == NULL)
-                return FALSE;
-        if (!vtc_quote_signature_parse(g_bytes_get_data(signature, NULL),
-                                       g_bytes_get_size(signature),
-                                       &sig,
-                                       error))
-                return FALSE;
-        if (!vtc_pcr_values_compute_digest(pcrs,
-                                           vtc_quote_get_pcr_selection(quote),
-                                           sig.signature.any.hashAlg,
-                                           digest,
-                                           &digest_len,
-                                           error))
-                return FALSE;
-        quoted = vtc_quote_get_pcr_digest(quote, &quoted_len);
-        *out_consistent = quoted_len == digest_len && memcmp(quoted, digest, digest_len) == 0;
-        return TRUE;
-}
-
 static gboolean
 vtc_agent_tpm_quote_locked(VtcAgentTpm *self,
                            const guint8 *qualifier,
@@ -244,7 +209,7 @@ vtc_agent_tpm_quote_locked(VtcAgentTpm *self,
                                             "the quote's signature does not marshal");
                         return FALSE;
                 }
-                if (!vtc_agent_tpm_consistent(attest, signature, pcrs, &consistent, error)) {
+                if (!vtc_quote_pcrs_match(attest, signature, pcrs, &consistent, error)) {
                         g_prefix_error(error, "the TPM's own quote: ");
                         return FALSE;
                 }

@@ -569,41 +569,6 @@ vtc_hostd_tpm_quote_out_free(VtcHostdTpmQuoteOut *out)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VtcHostdTpmQuoteOut, vtc_hostd_tpm_quote_out_free)
 
-/* Do the values read after the quote make its pcrDigest? */
-static gboolean
-vtc_hostd_tpm_quote_consistent(GBytes *attest,
-                               GBytes *signature,
-                               const VtcPcrValues *pcrs,
-                               gboolean *out_consistent,
-                               GError **error)
-{
-        TPMT_SIGNATURE sig = {0};
-        g_autoptr(VtcQuote) quote = NULL;
-        guint8 digest[64];
-        gsize digest_len = 0;
-        const guint8 *quoted;
-        gsize quoted_len = 0;
-
-        quote = vtc_quote_parse(g_bytes_get_data(attest, NULL), g_bytes_get_size(attest), error);
-        if (quote == NULL)
-                return FALSE;
-        if (!vtc_quote_signature_parse(g_bytes_get_data(signature, NULL),
-                                       g_bytes_get_size(signature),
-                                       &sig,
-                                       error))
-                return FALSE;
-        if (!vtc_pcr_values_compute_digest(pcrs,
-                                           vtc_quote_get_pcr_selection(quote),
-                                           sig.signature.any.hashAlg,
-                                           digest,
-                                           &digest_len,
-                                           error))
-                return FALSE;
-        quoted = vtc_quote_get_pcr_digest(quote, &quoted_len);
-        *out_consistent = quoted_len == digest_len && memcmp(quoted, digest, digest_len) == 0;
-        return TRUE;
-}
-
 gboolean
 vtc_hostd_tpm_worker_quote(VtcHostdTpm *self,
                            const guint8 *nonce,
@@ -643,7 +608,7 @@ vtc_hostd_tpm_worker_quote(VtcHostdTpm *self,
                                             "the quote's signature does not marshal");
                         return FALSE;
                 }
-                if (!vtc_hostd_tpm_quote_consistent(attest, signature, pcrs, &consistent, error)) {
+                if (!vtc_quote_pcrs_match(attest, signature, pcrs, &consistent, error)) {
                         g_prefix_error(error, "the TPM's own quote: ");
                         return FALSE;
                 }
