@@ -118,8 +118,19 @@ typedef struct {
         guint rounds;
 } SimVm;
 
+/* A POST /v1/rounds in progress: its answers, in order, until every round has one. */
 typedef struct {
         SoupServerMessage *msg;
+        guint n;
+        guint pending;
+        guint *status;
+        gchar **body;
+} SimMany;
+
+typedef struct {
+        SoupServerMessage *msg;
+        SimMany *many; /* or in this batch request, at index */
+        guint index;
         SimVm *vm;
         gchar *guest;
         guint8 leaf[32];
@@ -1029,6 +1040,9 @@ bench_host_answer(SimHost *h,
         return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
+static void
+bench_answer(SoupServerMessage *msg, SimMany *many, guint index, guint status, gchar *body);
+
 /* One host quote over the batch's Merkle root; answers every waiting round. */
 static gboolean
 bench_host_batch_cb(gpointer user_data)
@@ -1079,6 +1093,8 @@ bench_host_batch_cb(gpointer user_data)
                                                  p->off_vtpm,
                                                  p->off_ima,
                                                  &error_local);
+                guint status = 200;
+
                 if (host == NULL) {
                         const GError *e = error != NULL ? error : error_local;
                         bench_sim_error(b, "%s: %s", h->id, e->message);
@@ -1086,25 +1102,16 @@ bench_host_batch_cb(gpointer user_data)
                                                e->code == VTC_ERROR_INVALID_ARGUMENT
                                                    ? "invalid_argument"
                                                    : "internal_error");
-                        soup_server_message_set_status(p->msg,
-                                                       e->code == VTC_ERROR_INVALID_ARGUMENT ? 400
-                                                                                             : 500,
-                                                       NULL);
+                        status = e->code == VTC_ERROR_INVALID_ARGUMENT ? 400 : 500;
                 } else {
                         body =
                             g_strdup_printf("{\"guest\":%s,\"host\":%s,\"placement\":\"channel\"}",
                                             p->guest,
                                             host);
-                        soup_server_message_set_status(p->msg, 200, NULL);
                         g_atomic_int_set(&p->vm->last_served_ms, bench_now_ms(b));
                         g_atomic_int_inc(&b->sim_rounds);
                 }
-                soup_server_message_set_response(p->msg,
-                                                 "application/json",
-                                                 SOUP_MEMORY_TAKE,
-                                                 body,
-                                                 strlen(body));
-                soup_server_message_unpause(p->msg);
+                bench_answer(p->msg, p->many, p->index, status, body);
         }
         return G_SOURCE_REMOVE;
 }
@@ -1120,8 +1127,8 @@ bench_reply(SoupServerMessage *msg, guint status, gchar *body)
                                          strlen(body));
 }
 
-static void
-bench_reply_error(SoupServerMessage *msg, guint status, const gchar *code, const gchar *message)
+static gchar *
+bench_error_body(const gchar *code, const gchar *message)
 {
         g_autoptr(JsonBuilder) jb = json_builder_new();
 
@@ -1131,19 +1138,51 @@ bench_reply_error(SoupServerMessage *msg, guint status, const gchar *code, const
         json_builder_set_member_name(jb, "message");
         json_builder_add_string_value(jb, message);
         json_builder_end_object(jb);
-        bench_reply(msg, status, vtc_json_builder_to_string(jb));
+        return vtc_json_builder_to_string(jb);
 }
 
 static void
-bench_round(SimThread *t, SoupServerMessage *msg, SimHost *h)
+bench_reply_error(SoupServerMessage *msg, guint status, const gchar *code, const gchar *message)
+{
+        bench_reply(msg, status, bench_error_body(code, message));
+}
+
+/* One round's answer (@body taken): to its own paused message, or into its batch's slot; the
+ * batch goes out with its last answer, as hostd's POST /v1/rounds answers. */
+static void
+bench_answer(SoupServerMessage *msg, SimMany *many, guint index, guint status, gchar *body)
+{
+        if (many == NULL) {
+                bench_reply(msg, status, body);
+                soup_server_message_unpause(msg);
+                return;
+        }
+        many->status[index] = status;
+        many->body[index] = body;
+        if (--many->pending > 0)
+                return;
+        bench_reply(many->msg, 200, vtc_json_rounds_answer(many->status, many->body, many->n));
+        soup_server_message_unpause(many->msg);
+        g_object_unref(many->msg);
+        for (guint i = 0; i < many->n; i++)
+                g_free(many->body[i]);
+        g_free(many->body);
+        g_free(many->status);
+        g_free(many);
+}
+
+/* One round of @h's VM: answered through bench_answer() (@msg is paused, or in @many). */
+static void
+bench_round_one(SimThread *t,
+                SimHost *h,
+                JsonObject *obj,
+                SoupServerMessage *msg,
+                SimMany *many,
+                guint index)
 {
         Bench *b = t->b;
-        SoupMessageBody *body = soup_server_message_get_request_body(msg);
-        g_autoptr(GBytes) data = soup_message_body_flatten(body);
-        VtcJsonLimits limits = {16384, 4, 256, 24};
         static const gchar *const extra[] = {"vm_uuid", "offsets", NULL};
         g_autoptr(GError) error = NULL;
-        g_autoptr(JsonObject) obj = NULL;
         g_autoptr(GBytes) attest = NULL;
         VtcChannelRound req = {0};
         JsonObject *offsets;
@@ -1153,14 +1192,14 @@ bench_round(SimThread *t, SoupServerMessage *msg, SimHost *h)
         gint64 off_vtpm = 0, off_ima = 0, off_boot = 0;
         guint8 binding[32];
 
-        obj = vtc_json_parse_object(g_bytes_get_data(data, NULL),
-                                    g_bytes_get_size(data),
-                                    &limits,
-                                    &error);
-        if (obj == NULL || !vtc_channel_round_from_json(obj, extra, &req, &error) ||
+        if (!vtc_channel_round_from_json(obj, extra, &req, &error) ||
             (uuid = vtc_json_get_string(obj, "vm_uuid", TRUE, &error)) == NULL) {
                 bench_sim_error(b, "round request: %s", error->message);
-                bench_reply_error(msg, 400, "invalid_data", error->message);
+                bench_answer(msg,
+                             many,
+                             index,
+                             400,
+                             bench_error_body("invalid_data", error->message));
                 return;
         }
         offsets = vtc_json_get_object(obj, "offsets", FALSE, &error);
@@ -1169,24 +1208,40 @@ bench_round(SimThread *t, SoupServerMessage *msg, SimHost *h)
              !vtc_json_get_int(offsets, "ima", 0, G_MAXINT64, FALSE, &off_ima, &error) ||
              !vtc_json_get_int(offsets, "boot", 0, G_MAXINT64, FALSE, &off_boot, &error))) {
                 bench_sim_error(b, "round request offsets: %s", error->message);
-                bench_reply_error(msg, 400, "invalid_data", error->message);
+                bench_answer(msg,
+                             many,
+                             index,
+                             400,
+                             bench_error_body("invalid_data", error->message));
                 return;
         }
         vm = g_hash_table_lookup(b->vm_by_uuid, uuid);
         if (vm == NULL || vm->host != h) {
                 bench_sim_error(b, "round for unknown VM %s on %s", uuid, h->id);
-                bench_reply_error(msg, 404, "not_found", "no such VM on this host");
+                bench_answer(msg,
+                             many,
+                             index,
+                             404,
+                             bench_error_body("not_found", "no such VM on this host"));
                 return;
         }
         if ((guint64)off_vtpm > h->vtpm_count) {
-                bench_reply_error(msg, 400, "invalid_argument", "offsets.vtpm beyond the log");
+                bench_answer(msg,
+                             many,
+                             index,
+                             400,
+                             bench_error_body("invalid_argument", "offsets.vtpm beyond the log"));
                 return;
         }
         p = g_new0(SimPending, 1);
         p->guest = bench_guest_evidence(b, vm, &req, &attest, &error);
         if (p->guest == NULL) {
                 bench_sim_error(b, "%s", error->message);
-                bench_reply_error(msg, 502, "agent_error", error->message);
+                bench_answer(msg,
+                             many,
+                             index,
+                             502,
+                             bench_error_body("agent_error", error->message));
                 bench_pending_free(p);
                 return;
         }
@@ -1197,16 +1252,82 @@ bench_round(SimThread *t, SoupServerMessage *msg, SimHost *h)
                            binding);
         vtc_merkle_leaf_hash(vm->uuid_bytes, binding, p->leaf);
         p->vm = vm;
-        p->msg = g_object_ref(msg);
+        p->msg = msg != NULL ? g_object_ref(msg) : NULL;
+        p->many = many;
+        p->index = index;
         p->off_vtpm = (guint64)off_vtpm;
         p->off_ima = (guint64)off_ima;
         p->off_boot = (guint64)off_boot;
-        soup_server_message_pause(msg);
         g_ptr_array_add(h->pending, p);
         if (h->timer == NULL) {
                 h->timer = g_timeout_source_new(b->window_ms);
                 g_source_set_callback(h->timer, bench_host_batch_cb, h, NULL);
                 g_source_attach(h->timer, t->ctx);
+        }
+}
+
+/* POST /h/{id}/v1/round: one round. */
+static void
+bench_round(SimThread *t, SoupServerMessage *msg, SimHost *h)
+{
+        g_autoptr(GBytes) data =
+            soup_message_body_flatten(soup_server_message_get_request_body(msg));
+        VtcJsonLimits limits = {16384, 4, 256, 24};
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) obj = vtc_json_parse_object(g_bytes_get_data(data, NULL),
+                                                          g_bytes_get_size(data),
+                                                          &limits,
+                                                          &error);
+
+        if (obj == NULL) {
+                bench_sim_error(t->b, "round request: %s", error->message);
+                bench_reply_error(msg, 400, "invalid_data", error->message);
+                return;
+        }
+        soup_server_message_pause(msg);
+        bench_round_one(t, h, obj, msg, NULL, 0);
+}
+
+/* POST /h/{id}/v1/rounds: up to 64 rounds, answered together in order. */
+static void
+bench_rounds(SimThread *t, SoupServerMessage *msg, SimHost *h)
+{
+        g_autoptr(GBytes) data =
+            soup_message_body_flatten(soup_server_message_get_request_body(msg));
+        VtcJsonLimits limits = {64 * 16384, 5, 256, 64};
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) obj = vtc_json_parse_object(g_bytes_get_data(data, NULL),
+                                                          g_bytes_get_size(data),
+                                                          &limits,
+                                                          &error);
+        JsonArray *rounds = obj != NULL ? vtc_json_get_array(obj, "rounds", TRUE, &error) : NULL;
+        SimMany *many;
+
+        if (rounds == NULL || json_array_get_length(rounds) == 0) {
+                const gchar *m = error != NULL ? error->message : "no rounds";
+                bench_sim_error(t->b, "rounds request: %s", m);
+                bench_reply_error(msg, 400, "invalid_data", m);
+                return;
+        }
+        many = g_new0(SimMany, 1);
+        many->msg = g_object_ref(msg);
+        many->n = json_array_get_length(rounds);
+        many->pending = many->n;
+        many->status = g_new0(guint, many->n);
+        many->body = g_new0(gchar *, many->n);
+        soup_server_message_pause(msg);
+        for (guint i = 0; i < many->n; i++) {
+                JsonNode *node = json_array_get_element(rounds, i);
+
+                if (!JSON_NODE_HOLDS_OBJECT(node)) {
+                        bench_answer(NULL,
+                                     many,
+                                     i,
+                                     400,
+                                     bench_error_body("invalid_data", "a round is not an object"));
+                        continue;
+                }
+                bench_round_one(t, h, json_node_get_object(node), NULL, many, i);
         }
 }
 
@@ -1308,16 +1429,23 @@ bench_http_cb(SoupServer *server,
                 bench_reply_error(msg, 401, "unauthorized", "client certificate required");
                 return;
         }
-        if (g_str_has_prefix(path, "/h/") && g_str_has_suffix(path, "/v1/round") &&
+        if (g_str_has_prefix(path, "/h/") &&
+            (g_str_has_suffix(path, "/v1/round") || g_str_has_suffix(path, "/v1/rounds")) &&
             g_strcmp0(method, "POST") == 0) {
-                g_autofree gchar *id = g_strndup(path + 3, strlen(path) - 3 - strlen("/v1/round"));
+                gboolean many = g_str_has_suffix(path, "/v1/rounds");
+                g_autofree gchar *id =
+                    g_strndup(path + 3,
+                              strlen(path) - 3 - strlen(many ? "/v1/rounds" : "/v1/round"));
                 SimHost *h = g_hash_table_lookup(b->host_by_id, id);
 
                 if (h == NULL || h->thread != t) {
                         bench_reply_error(msg, 404, "not_found", "no such host");
                         return;
                 }
-                bench_round(t, msg, h);
+                if (many)
+                        bench_rounds(t, msg, h);
+                else
+                        bench_round(t, msg, h);
                 return;
         }
         if (g_str_has_prefix(path, "/v1/agents/") && g_strcmp0(method, "GET") == 0) {

@@ -141,9 +141,23 @@ vtc_tpm_public_get_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *out, GError **error
 static EVP_PKEY *
 vtc_pkey_from_params(const gchar *type, OSSL_PARAM *params, GError **error)
 {
-        g_autoptr(EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+        /* a key-import context per thread and type: fetching the algorithm costs as much as
+         * the import itself, and a verifier imports an AK per check */
+        static GPrivate ec_ctx = G_PRIVATE_INIT((GDestroyNotify)EVP_PKEY_CTX_free);
+        static GPrivate rsa_ctx = G_PRIVATE_INIT((GDestroyNotify)EVP_PKEY_CTX_free);
+        GPrivate *slot = g_str_equal(type, "EC")    ? &ec_ctx
+                         : g_str_equal(type, "RSA") ? &rsa_ctx
+                                                    : NULL;
+        g_autoptr(EVP_PKEY_CTX) own = NULL;
+        EVP_PKEY_CTX *ctx = slot != NULL ? g_private_get(slot) : NULL;
         EVP_PKEY *pkey = NULL;
 
+        if (ctx == NULL) {
+                own = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+                ctx = own;
+                if (slot != NULL && own != NULL)
+                        g_private_set(slot, g_steal_pointer(&own));
+        }
         if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
             EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
                 vtc_ossl_set_error(error, VTC_ERROR_INVALID_DATA, "building %s public key", type);

@@ -442,3 +442,21 @@ vtc_json_builder_add_base64(JsonBuilder *builder,
         json_builder_set_member_name(builder, member);
         json_builder_add_string_value(builder, b64);
 }
+
+gchar *
+vtc_json_rounds_answer(const guint *status, gchar *const *body, guint n)
+{
+        GString *out = g_string_sized_new(64 + (gsize)n * 4096);
+
+        g_string_append(out, "{\"answers\":[");
+        for (guint i = 0; i < n; i++) {
+                g_string_append_printf(out,
+                                       "%s{\"status\":%u,\"body\":",
+                                       i > 0 ? "," : "",
+                                       status[i]);
+                g_string_append(out, body[i] != NULL ? body[i] : "null");
+                g_string_append_c(out, '}');
+        }
+        g_string_append(out, "]}");
+        return g_string_free(out, FALSE);
+}

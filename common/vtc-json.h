@@ -64,6 +64,9 @@ vtc_json_array_get_string(JsonArray *array, guint index, const gchar *what, GErr
 /* Serialises a builder's or node's result compactly. */
 gchar *vtc_json_node_to_string(JsonNode *node);
 gchar *vtc_json_builder_to_string(JsonBuilder *builder);
+/* The text of a POST /v1/rounds answer, {"answers": [{"status": S, "body": B}, ...]}, each B
+ * pasted in as the JSON text it is (NULL: null), in order. */
+gchar *vtc_json_rounds_answer(const guint *status, gchar *const *body, guint n);
 
 /* Adds "member": base64(data) to the builder's current object. */
 void vtc_json_builder_add_base64(JsonBuilder *builder,

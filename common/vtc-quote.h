@@ -154,6 +154,10 @@ typedef enum {
         VTC_QUOTE_CHECK_EXACT_PCRS = 1 << 0,
         /* Refuse SHA-1 signatures (and so SHA-1 PCR composites). */
         VTC_QUOTE_CHECK_NO_SHA1 = 1 << 1,
+        /* The caller verified this very signature over these very bytes with this AK before
+         * (a host quote shared by a batch of VMs): skip the signature verification, keep
+         * every other check. */
+        VTC_QUOTE_CHECK_SIGNATURE_KNOWN = 1 << 2,
 } VtcQuoteCheckFlags;
 
 typedef enum {

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <glib/gstdio.h>
+
 #include "vtc-ca.h"
 #include "vtc-channel.h"
 #include "vtc-error.h"
@@ -25,6 +27,7 @@ typedef struct {
         gsize log_chunk;
         guint vtpm_entries;
         guint channel_timeout_ms;
+        guint more_guests; /* VMs UUID2, UUID3 with agents too (0-2) */
 } Options;
 
 /* A stand-in for the guest agent at the guest end of a VM's channel: a thread on a unix socket. */
@@ -36,6 +39,7 @@ typedef enum {
 } GuestMode;
 
 typedef struct {
+        const gchar *uuid; /* NULL: UUID1 */
         gchar *path;
         int fd;
         GThread *thread;
@@ -64,10 +68,13 @@ typedef struct {
         gchar *key;
         SoupSession *verifier; /* presents a certificate of the deployment's CA */
         VtcHostdChannel *channel;
-        Guest guest; /* UUID1's agent */
+        Guest guest;     /* UUID1's agent */
+        Guest others[2]; /* UUID2's and UUID3's (Options.more_guests) */
 } Fixture;
 
 #define UUID1 "6f1c0a2e-1b2c-4d3e-8f40-5a6b7c8d9e0f"
+#define UUID2 "7a2d0b3f-2c3d-4e4f-9a51-6b7c8d9e0f10"
+#define UUID3 "8b3e1c40-3d4e-4f50-ab62-7c8d9e0f1021"
 
 /* ---- the guest ---------------------------------------------------------------------------- */
 
@@ -111,11 +118,11 @@ guest_answer(Guest *g, int fd, const gchar *payload, gsize len)
         b64 = g_base64_encode((const guchar *)attest, strlen(attest));
         switch (g_atomic_int_get(&g->mode)) {
         case GUEST_EVIDENCE:
-                json = g_strdup_printf("{\"id\":%" G_GINT64_FORMAT ",\"ok\":true,\"uuid\":\"" UUID1
-                                       "\","
+                json = g_strdup_printf("{\"id\":%" G_GINT64_FORMAT ",\"ok\":true,\"uuid\":\"%s\","
                                        "\"quote\":{\"attest\":\"%s\",\"signature\":\"AAAA\"},"
                                        "\"request\":%.*s}",
                                        id,
+                                       g->uuid != NULL ? g->uuid : UUID1,
                                        b64,
                                        (int)len,
                                        payload);
@@ -347,6 +354,14 @@ fixture_setup(Fixture *fx, gconstpointer data)
         guest_start(&fx->guest, fx->dir);
         fx->channel = vtc_hostd_channel_new(o->channel_timeout_ms);
         vtc_hostd_channel_add(fx->channel, UUID1, fx->guest.path);
+        for (guint i = 0; i < o->more_guests && i < G_N_ELEMENTS(fx->others); i++) {
+                g_autofree gchar *sub = g_strdup_printf("%s/vm%u", fx->dir, i + 2);
+
+                g_assert_cmpint(g_mkdir(sub, 0700), ==, 0);
+                fx->others[i].uuid = i == 0 ? UUID2 : UUID3;
+                guest_start(&fx->others[i], sub);
+                vtc_hostd_channel_add(fx->channel, fx->others[i].uuid, fx->others[i].path);
+        }
         opts.channel = fx->channel;
         fx->api = vtc_hostd_api_new(&opts, &error);
         g_assert_no_error(error);
@@ -364,7 +379,8 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 {
         g_clear_object(&fx->verifier);
         g_main_loop_quit(fx->loop);
-        g_thread_join(fx->thread);
+        if (fx->thread != NULL) /* a test may have stopped the server itself */
+                g_thread_join(fx->thread);
         g_main_context_push_thread_default(fx->ctx);
         g_clear_pointer(&fx->api, vtc_hostd_api_free);
         g_clear_pointer(&fx->channel, vtc_hostd_channel_free);
@@ -378,6 +394,8 @@ fixture_teardown(Fixture *fx, gconstpointer data)
         g_clear_pointer(&fx->log, vtc_vtpm_log_free);
         g_clear_pointer(&fx->swtpm, vtc_swtpm_free);
         guest_stop(&fx->guest);
+        for (guint i = 0; i < G_N_ELEMENTS(fx->others); i++)
+                guest_stop(&fx->others[i]);
         g_free(fx->boot_log);
         g_free(fx->ima_log);
         g_free(fx->url);
@@ -1744,6 +1762,559 @@ test_round_errors(Fixture *fx, gconstpointer data)
         g_assert_cmpfloat(sample(samples, "vtc_hostd_bindings_submitted_total"), ==, 1);
 }
 
+/* ---- several rounds in one request -------------------------------------------------------- */
+
+/* Entry @i's nonce: bytes i, 1, 2, ... 31. */
+static void
+entry_nonce_bytes(guint i, guint8 out[32])
+{
+        for (guint k = 0; k < 32; k++)
+                out[k] = (guint8)k;
+        out[0] = (guint8)i;
+}
+
+/* ... and in hex */
+static gchar *
+entry_nonce(guint i, guint8 out[32])
+{
+        entry_nonce_bytes(i, out);
+        return vtc_hex_encode(out, 32);
+}
+
+static void
+uuid_bytes(const gchar *text, guint8 out[16])
+{
+        g_auto(GStrv) parts = g_strsplit(text, "-", -1);
+        g_autofree gchar *joined = g_strjoinv("", parts);
+
+        g_assert_true(vtc_hex_decode_fixed(joined, out, 16, NULL));
+}
+
+/* {"rounds": [@entries...]} */
+static gchar *
+rounds_body(GPtrArray *entries)
+{
+        GString *out = g_string_new("{\"rounds\":[");
+
+        for (guint i = 0; i < entries->len; i++) {
+                if (i > 0)
+                        g_string_append_c(out, ',');
+                g_string_append(out, g_ptr_array_index(entries, i));
+        }
+        g_string_append(out, "]}");
+        return g_string_free(out, FALSE);
+}
+
+/* POST /v1/rounds, which must answer 200 with @n answers: the answer object. */
+static JsonObject *
+rounds_post(Fixture *fx, const gchar *body, guint n, JsonArray **out_answers)
+{
+        guint status = 0;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(JsonObject) top =
+            request_json(fx, fx->verifier, "POST", "/v1/rounds", body, &status);
+        JsonArray *answers;
+
+        if (status != 200)
+                g_error("rounds: %u %s", status, vtc_json_get_string(top, "message", FALSE, NULL));
+        g_assert_cmpuint(json_object_get_size(top), ==, 1);
+        answers = vtc_json_get_array(top, "answers", TRUE, &error);
+        g_assert_no_error(error);
+        g_assert_cmpuint(json_array_get_length(answers), ==, n);
+        for (guint i = 0; i < n; i++) {
+                JsonNode *node = json_array_get_element(answers, i);
+                g_assert_true(JSON_NODE_HOLDS_OBJECT(node));
+                g_assert_cmpuint(json_object_get_size(json_node_get_object(node)), ==, 2);
+        }
+        *out_answers = answers;
+        return g_steal_pointer(&top);
+}
+
+/* Answer @i: its status and body. */
+static JsonObject *
+answer_get(JsonArray *answers, guint i, guint *out_status)
+{
+        JsonObject *a = json_array_get_object_element(answers, i);
+        g_autoptr(GError) error = NULL;
+        gint64 status = 0;
+        JsonObject *body;
+
+        g_assert_true(vtc_json_get_int(a, "status", 100, 599, TRUE, &status, &error));
+        g_assert_no_error(error);
+        body = vtc_json_get_object(a, "body", TRUE, &error);
+        g_assert_no_error(error);
+        *out_status = (guint)status;
+        return body;
+}
+
+/*
+ * What test_round_verify checks of one /v1/round answer: the guest's evidence for the request
+ * sent, and the host quote over the binding of that evidence and @nonce (vTPM log from 0).
+ */
+static void
+check_round_answer(Verifier *v, JsonObject *a, const gchar *vm, const guint8 nonce[32])
+{
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) attest = NULL;
+        g_autofree gchar *lower = g_ascii_strdown(vm, -1);
+        const gchar *extra[] = {"id", "op", NULL};
+        VtcChannelRound sent;
+        JsonObject *guest;
+        JsonObject *host;
+        JsonObject *quote;
+        JsonObject *req;
+        guint8 uuid[16];
+        guint8 binding[32];
+
+        uuid_bytes(vm, uuid);
+        g_assert_cmpstr(vtc_json_get_string(a, "placement", TRUE, NULL), ==, "channel");
+        guest = vtc_json_get_object(a, "guest", TRUE, &error);
+        g_assert_no_error(error);
+        g_assert_false(json_object_has_member(guest, "id"));
+        /* answered by the agent of that VM (each test agent names its own) */
+        g_assert_cmpstr(vtc_json_get_string(guest, "uuid", TRUE, NULL), ==, lower);
+        req = vtc_json_get_object(guest, "request", TRUE, &error);
+        g_assert_no_error(error);
+        g_assert_true(vtc_channel_round_from_json(req, extra, &sent, &error));
+        g_assert_no_error(error);
+        g_assert_cmpmem(sent.nonce, 32, nonce, 32);
+        g_assert_cmphex(sent.pcrs.pcr_mask[0], ==, 0xffffff);
+        g_assert_cmpuint(sent.ima_offset, ==, 4096);
+        quote = vtc_json_get_object(guest, "quote", TRUE, &error);
+        g_assert_no_error(error);
+        attest = vtc_json_get_base64(quote, "attest", 4096, TRUE, &error);
+        g_assert_no_error(error);
+        {
+                g_autofree gchar *want = guest_attest(sent.id);
+                g_assert_cmpmem(g_bytes_get_data(attest, NULL),
+                                g_bytes_get_size(attest),
+                                want,
+                                strlen(want));
+        }
+        vtc_merkle_binding(g_bytes_get_data(attest, NULL),
+                           g_bytes_get_size(attest),
+                           nonce,
+                           32,
+                           binding);
+        host = vtc_json_get_object(a, "host", TRUE, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(vtc_json_get_string(host, "vm_uuid", TRUE, NULL), ==, lower);
+        v->vtpm_off = 0;
+        memset(v->vtpm_pcr, 0, sizeof(v->vtpm_pcr));
+        verifier_check(v, host, uuid, binding);
+        g_assert_true(v->vtpm_complete);
+        g_assert_true(v->vm_running);
+}
+
+/*
+ * Rounds of three VMs (one twice) in one request: each answer verifies as a /v1/round answer
+ * does, in request order, and all four bindings went into one host quote (a 500 ms window).
+ * Then 64 rounds, a body over the single-round limit: all answered, in at most 2 quotes.
+ */
+static void
+test_rounds_verify(Fixture *fx, gconstpointer data)
+{
+        const gchar *vms[] = {"6F1C0A2E-1B2C-4D3E-8F40-5A6B7C8D9E0F", UUID2, UUID3, UUID1};
+        g_auto(Verifier) v = {0};
+        g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func(g_free);
+        g_autofree gchar *body = NULL;
+        g_autoptr(JsonObject) top = NULL;
+        g_autofree gchar *shared = NULL;
+        g_autofree gchar *text = NULL;
+        g_autoptr(GHashTable) samples = NULL;
+        g_autoptr(GHashTable) quotes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        JsonArray *answers;
+        guint status = 0;
+
+        log_append(fx, VTC_VTPM_LOG_VTPM_START, UUID1);
+        log_append(fx, VTC_VTPM_LOG_VTPM_START, UUID2);
+        log_append(fx, VTC_VTPM_LOG_VTPM_START, UUID3);
+        verifier_init(&v, fx);
+        for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
+                guint8 nonce[32];
+                g_autofree gchar *hex = entry_nonce(i, nonce);
+                g_ptr_array_add(entries, round_body(vms[i], hex, 0, 0, 0));
+        }
+        body = rounds_body(entries);
+        top = rounds_post(fx, body, G_N_ELEMENTS(vms), &answers);
+        for (guint i = 0; i < G_N_ELEMENTS(vms); i++) {
+                guint8 nonce[32];
+                JsonObject *a = answer_get(answers, i, &status);
+                JsonObject *host;
+                guint64 boot = 0;
+                guint64 ima = 0;
+                g_autoptr(GByteArray) held = g_byte_array_new();
+
+                g_assert_cmpuint(status, ==, 200);
+                entry_nonce_bytes(i, nonce);
+                check_round_answer(&v, a, vms[i], nonce);
+                host = vtc_json_get_object(a, "host", TRUE, NULL);
+                verifier_take_host_log(host, "boot_log", &boot, held);
+                verifier_take_host_log(host, "ima_log", &ima, held);
+                g_assert_cmpuint(boot, >, 0);
+                g_assert_cmpuint(ima, >, 0);
+                if (shared == NULL)
+                        shared = g_strdup(v.attest_b64);
+                g_assert_cmpstr(v.attest_b64, ==, shared);
+        }
+        g_assert_cmpint(g_atomic_int_get(&fx->guest.requests), ==, 2);
+        g_assert_cmpint(g_atomic_int_get(&fx->others[0].requests), ==, 1);
+        g_assert_cmpint(g_atomic_int_get(&fx->others[1].requests), ==, 1);
+        text = request(fx, fx->verifier, "GET", "/metrics", NULL, &status);
+        samples = prometheus_parse(text);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_quotes_total"), ==, 1);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_bindings_submitted_total"), ==, 4);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"rounds\",status=\"200\"}"),
+            ==,
+            1);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"200\"}"),
+            ==,
+            4);
+
+        /* the most rounds a request may carry, in a body the single-round limit would refuse */
+        g_ptr_array_set_size(entries, 0);
+        g_clear_pointer(&top, json_object_unref);
+        g_clear_pointer(&body, g_free);
+        for (guint i = 0; i < VTC_HOSTD_API_MAX_ROUNDS; i++) {
+                guint8 nonce[32];
+                g_autofree gchar *hex = entry_nonce(i, nonce);
+                g_ptr_array_add(entries, round_body(vms[i % 3], hex, 0, 0, 0));
+        }
+        body = rounds_body(entries);
+        g_assert_cmpuint(strlen(body), >, VTC_HOSTD_API_MAX_BODY);
+        top = rounds_post(fx, body, VTC_HOSTD_API_MAX_ROUNDS, &answers);
+        for (guint i = 0; i < VTC_HOSTD_API_MAX_ROUNDS; i++) {
+                guint8 nonce[32];
+                JsonObject *a = answer_get(answers, i, &status);
+
+                g_assert_cmpuint(status, ==, 200);
+                entry_nonce_bytes(i, nonce);
+                check_round_answer(&v, a, vms[i % 3], nonce);
+                g_hash_table_add(quotes, g_strdup(v.attest_b64));
+        }
+        /* all 64 bindings come in within a few ms of each other; the window is 500 ms */
+        g_assert_cmpuint(g_hash_table_size(quotes), <=, 2);
+        g_assert_cmpint(g_atomic_int_get(&fx->guest.requests), ==, 2 + 22);
+        g_assert_cmpint(g_atomic_int_get(&fx->others[0].requests), ==, 1 + 21);
+        g_assert_cmpint(g_atomic_int_get(&fx->others[1].requests), ==, 1 + 21);
+        verifier_clear(&v);
+}
+
+/* Answer @i is the error a /v1/round of @entry alone gets: same status, code and message. */
+static void
+assert_entry_error(Fixture *fx,
+                   JsonArray *answers,
+                   guint i,
+                   const gchar *entry,
+                   guint want_status,
+                   const gchar *want_error,
+                   const gchar *want_in_message)
+{
+        guint status = 0;
+        JsonObject *a = answer_get(answers, i, &status);
+        const gchar *message = vtc_json_get_string(a, "message", TRUE, NULL);
+        guint single_status = 0;
+        g_autoptr(JsonObject) single = NULL;
+
+        if (status != want_status)
+                g_error("rounds[%u] %s: %u, wanted %u (%s)",
+                        i,
+                        entry,
+                        status,
+                        want_status,
+                        message);
+        g_assert_cmpuint(json_object_get_size(a), ==, 2);
+        g_assert_cmpstr(vtc_json_get_string(a, "error", TRUE, NULL), ==, want_error);
+        g_assert_nonnull(message);
+        if (want_in_message != NULL && strstr(message, want_in_message) == NULL)
+                g_error("'%s' lacks '%s'", message, want_in_message);
+        single = request_json(fx, fx->verifier, "POST", "/v1/round", entry, &single_status);
+        g_assert_cmpuint(single_status, ==, status);
+        g_assert_cmpuint(json_object_get_size(single), ==, 2);
+        g_assert_cmpstr(vtc_json_get_string(single, "error", TRUE, NULL), ==, want_error);
+        g_assert_cmpstr(vtc_json_get_string(single, "message", TRUE, NULL), ==, message);
+}
+
+static void
+assert_entry_ok(JsonArray *answers, guint i)
+{
+        guint status = 0;
+        JsonObject *a = answer_get(answers, i, &status);
+
+        g_assert_cmpuint(status, ==, 200);
+        g_assert_cmpstr(vtc_json_get_string(a, "placement", TRUE, NULL), ==, "channel");
+        g_assert_true(json_object_has_member(a, "guest"));
+        g_assert_true(json_object_has_member(a, "host"));
+}
+
+/*
+ * Bad entries, unknown VMs, agents that fail or stay silent get their /v1/round answers and hold
+ * up none of the others; a malformed request as a whole is refused and starts nothing.
+ */
+static void
+test_rounds_errors(Fixture *fx, gconstpointer data)
+{
+        g_autofree gchar *ok1 = round_body(UUID1, NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *ok2 = round_body(UUID2, NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *ok3 = round_body(UUID3, NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *unknown =
+            round_body("11111111-2222-3333-4444-555555555555", NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *far = round_body(UUID1, NONCE_HEX, 0, 0, 99);
+        const gchar *bad_uuid =
+            "{\"vm_uuid\":\"x\",\"nonce\":\"" NONCE_HEX "\",\"pcrs\":{\"sha256\":[0]}}";
+        const gchar *bad_nonce =
+            "{\"vm_uuid\":\"" UUID2 "\",\"nonce\":\"00\",\"pcrs\":{\"sha256\":[0]}}";
+        g_autoptr(GError) error = NULL;
+        g_autoptr(SoupSession) anon = vtc_http_client_new(fx->ca, NULL, NULL, &error);
+        g_autoptr(GString) many = g_string_new("{\"rounds\":[");
+        g_autoptr(GString) huge = g_string_new("{\"rounds\":[");
+        g_autofree gchar *text = NULL;
+        g_autoptr(GHashTable) samples = NULL;
+        guint status = 0;
+        gint64 t0;
+        gint requests[3];
+        gdouble submitted;
+
+        g_assert_no_error(error);
+        /* bad entries and an unknown VM among good ones */
+        {
+                const gchar *e[] = {ok1, bad_uuid, unknown, far, bad_nonce, ok2};
+                g_autoptr(GPtrArray) entries = g_ptr_array_new();
+                g_autofree gchar *body = NULL;
+                g_autoptr(JsonObject) top = NULL;
+                JsonArray *answers;
+
+                for (guint i = 0; i < G_N_ELEMENTS(e); i++)
+                        g_ptr_array_add(entries, (gpointer)e[i]);
+                body = rounds_body(entries);
+                top = rounds_post(fx, body, G_N_ELEMENTS(e), &answers);
+                assert_entry_ok(answers, 0);
+                assert_entry_error(fx, answers, 1, bad_uuid, 400, "invalid_data", "vm_uuid");
+                assert_entry_error(fx, answers, 2, unknown, 404, "not_found", "11111111-2222");
+                assert_entry_error(fx, answers, 3, far, 400, "invalid_argument", "offsets.vtpm");
+                assert_entry_error(fx, answers, 4, bad_nonce, 400, "invalid_data", "nonce");
+                assert_entry_ok(answers, 5);
+        }
+        /* only bad entries: answered at once */
+        {
+                g_autofree gchar *body = g_strdup_printf("{\"rounds\":[%s,%s]}", bad_uuid, unknown);
+                g_autoptr(JsonObject) top = NULL;
+                JsonArray *answers;
+
+                top = rounds_post(fx, body, 2, &answers);
+                assert_entry_error(fx, answers, 0, bad_uuid, 400, "invalid_data", "vm_uuid");
+                assert_entry_error(fx, answers, 1, unknown, 404, "not_found", "11111111-2222");
+        }
+        g_assert_cmpint(g_atomic_int_get(&fx->guest.requests), ==, 1);
+        g_assert_cmpint(g_atomic_int_get(&fx->others[0].requests), ==, 1);
+
+        /* one agent errs, one is silent (a timeout after 500 ms): the others are answered */
+        g_atomic_int_set(&fx->others[0].mode, GUEST_ERROR);
+        g_atomic_int_set(&fx->others[1].mode, GUEST_SILENT);
+        {
+                g_autofree gchar *body =
+                    g_strdup_printf("{\"rounds\":[%s,%s,%s,%s]}", ok1, ok2, ok3, ok1);
+                g_autoptr(JsonObject) top = NULL;
+                JsonArray *answers;
+
+                t0 = g_get_monotonic_time();
+                top = rounds_post(fx, body, 4, &answers);
+                g_assert_cmpint(g_get_monotonic_time() - t0, >=, 450 * 1000);
+                assert_entry_ok(answers, 0);
+                assert_entry_error(fx,
+                                   answers,
+                                   1,
+                                   ok2,
+                                   502,
+                                   "agent_error",
+                                   "tpm_error: Esys_Quote: 0x00000921");
+                assert_entry_error(fx, answers, 2, ok3, 504, "timeout", UUID3);
+                assert_entry_ok(answers, 3);
+        }
+        /* evidence without a quote */
+        g_atomic_int_set(&fx->others[0].mode, GUEST_NO_QUOTE);
+        {
+                g_autofree gchar *body = g_strdup_printf("{\"rounds\":[%s,%s]}", ok2, ok1);
+                g_autoptr(JsonObject) top = NULL;
+                JsonArray *answers;
+
+                top = rounds_post(fx, body, 2, &answers);
+                assert_entry_error(fx, answers, 0, ok2, 502, "agent_error", "quote");
+                assert_entry_ok(answers, 1);
+        }
+        g_atomic_int_set(&fx->others[0].mode, GUEST_EVIDENCE);
+        g_atomic_int_set(&fx->others[1].mode, GUEST_EVIDENCE);
+
+        /* malformed requests as a whole: 400 (413 over the body limit), nothing started */
+        text = request(fx, fx->verifier, "GET", "/metrics", NULL, &status);
+        submitted = (gdouble)metric(text, "vtc_hostd_bindings_submitted_total");
+        g_clear_pointer(&text, g_free);
+        requests[0] = g_atomic_int_get(&fx->guest.requests);
+        requests[1] = g_atomic_int_get(&fx->others[0].requests);
+        requests[2] = g_atomic_int_get(&fx->others[1].requests);
+        for (guint i = 0; i <= VTC_HOSTD_API_MAX_ROUNDS; i++)
+                g_string_append_printf(many, "%s%s", i > 0 ? "," : "", ok1);
+        g_string_append(many, "]}");
+        {
+                g_autofree gchar *not_object = g_strdup_printf("{\"rounds\":[%s,\"x\"]}", ok1);
+                g_autofree gchar *extra = g_strdup_printf("{\"rounds\":[%s],\"other\":1}", ok1);
+                const gchar *bad[] = {
+                    "{",
+                    "[]",
+                    "{}",
+                    "{\"rounds\":[]}",
+                    "{\"rounds\":{}}",
+                    "{\"rounds\":null}",
+                    "{\"rounds\":[1]}",
+                    "{\"rounds\":[[]]}",
+                    not_object,
+                    extra,
+                    many->str,
+                };
+
+                for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
+                        expect_error(fx,
+                                     fx->verifier,
+                                     "POST",
+                                     "/v1/rounds",
+                                     bad[i],
+                                     400,
+                                     "invalid_data");
+        }
+        expect_error(fx, fx->verifier, "POST", "/v1/rounds", NULL, 400, "invalid_data");
+        expect_error(fx, fx->verifier, "GET", "/v1/rounds", NULL, 405, "invalid_argument");
+        expect_error(fx, anon, "POST", "/v1/rounds", ok1, 401, "unauthorized");
+        /* over the body limit: refused before being read */
+        while (huge->len < VTC_HOSTD_API_MAX_ROUNDS_BODY + 10)
+                g_string_append_printf(huge, "%s,", ok1);
+        g_string_append_printf(huge, "%s]}", ok1);
+        expect_error(fx, fx->verifier, "POST", "/v1/rounds", huge->str, 413, "too_large");
+        g_assert_cmpint(g_atomic_int_get(&fx->guest.requests), ==, requests[0]);
+        g_assert_cmpint(g_atomic_int_get(&fx->others[0].requests), ==, requests[1]);
+        g_assert_cmpint(g_atomic_int_get(&fx->others[1].requests), ==, requests[2]);
+
+        text = request(fx, fx->verifier, "GET", "/metrics", NULL, &status);
+        g_assert_cmpuint(status, ==, 200);
+        samples = prometheus_parse(text);
+        g_assert_cmpfloat(sample(samples, "vtc_hostd_bindings_submitted_total"), ==, submitted);
+        g_assert_cmpfloat(submitted, ==, 5);
+        /* the request as a whole */
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"rounds\",status=\"200\"}"),
+            ==,
+            4);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"rounds\",status=\"400\"}"),
+            ==,
+            12);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"rounds\",status=\"405\"}"),
+            ==,
+            1);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"rounds\",status=\"401\"}"),
+            ==,
+            1);
+        /* each entry as a round, beside the single rounds sent to compare */
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"200\"}"),
+            ==,
+            5);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"400\"}"),
+            ==,
+            4 + 4);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"404\"}"),
+            ==,
+            2 + 2);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"502\"}"),
+            ==,
+            2 + 2);
+        g_assert_cmpfloat(
+            sample(samples, "vtc_hostd_api_requests_total{call=\"round\",status=\"504\"}"),
+            ==,
+            1 + 1);
+}
+
+typedef struct {
+        gboolean done;
+} Pending;
+
+static void
+pending_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        Pending *p = user_data;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GBytes) reply G_GNUC_UNUSED =
+            soup_session_send_and_read_finish(SOUP_SESSION(source), res, &error);
+
+        p->done = TRUE;
+}
+
+/*
+ * hostd stops while a rounds request waits for a silent agent: the API is freed first, the
+ * entries' calls end later (the channel fails them) and free the request without answering it
+ * (ASan/LSan: no use after free, no leak).
+ */
+static void
+test_rounds_shutdown(Fixture *fx, gconstpointer data)
+{
+        g_autofree gchar *ok1 = round_body(UUID1, NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *ok3 = round_body(UUID3, NONCE_HEX, 0, 0, 0);
+        g_autofree gchar *body = g_strdup_printf("{\"rounds\":[%s,%s]}", ok1, ok3);
+        g_autofree gchar *url = g_strconcat(fx->url, "/v1/rounds", NULL);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(SoupMessage) msg = NULL;
+        g_autoptr(GCancellable) cancel = g_cancellable_new();
+        Pending p = {FALSE};
+        gint64 deadline;
+
+        g_atomic_int_set(&fx->others[1].mode, GUEST_SILENT);
+        msg = vtc_http_client_message_new(fx->verifier, "POST", url, body, &error);
+        g_assert_no_error(error);
+        soup_session_send_and_read_async(fx->verifier,
+                                         msg,
+                                         G_PRIORITY_DEFAULT,
+                                         cancel,
+                                         pending_cb,
+                                         &p);
+        deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+        while (g_atomic_int_get(&fx->others[1].requests) < 1 ||
+               g_atomic_int_get(&fx->guest.requests) < 1) {
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                g_main_context_iteration(NULL, FALSE);
+                g_usleep(1000);
+        }
+        /* let UUID1's round finish its part; UUID3's waits (10 s timeout) */
+        g_usleep(200 * 1000);
+        g_assert_false(p.done);
+        g_main_loop_quit(fx->loop);
+        g_thread_join(fx->thread);
+        fx->thread = NULL;
+        g_main_context_push_thread_default(fx->ctx);
+        g_clear_pointer(&fx->api, vtc_hostd_api_free);
+        /* the channel fails the silent round: its call ends without the API */
+        g_clear_pointer(&fx->channel, vtc_hostd_channel_free);
+        while (g_main_context_iteration(fx->ctx, FALSE))
+                ;
+        g_main_context_pop_thread_default(fx->ctx);
+        /* the verifier never gets an answer */
+        deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+        while (!p.done && g_get_monotonic_time() < deadline) {
+                g_main_context_iteration(NULL, FALSE);
+                g_usleep(1000);
+        }
+        if (!p.done)
+                g_cancellable_cancel(cancel);
+        while (!p.done)
+                g_main_context_iteration(NULL, TRUE);
+        g_assert_cmpuint(soup_message_get_status(msg), !=, 200);
+}
+
 static void
 test_parse_pcrs(void)
 {
@@ -1780,6 +2351,9 @@ main(int argc, char **argv)
         static const Options small = {20, 0, 8000, 2};
         static const Options wide = {20, 0, 0, 0};
         static const Options quick = {20, 0, 0, 0, 500};
+        static const Options batched = {500, 0, 0, 0, 0, 2};
+        static const Options quick_more = {20, 0, 0, 0, 500, 2};
+        static const Options slow_more = {20, 0, 0, 0, 10000, 2};
 
         g_test_init(&argc, &argv, NULL);
         g_setenv("TSS2_LOG", "all+none", FALSE);
@@ -1793,6 +2367,9 @@ main(int argc, char **argv)
         ADD("/hostd-api/metrics", plain, test_metrics);
         ADD("/hostd-api/round-verify", plain, test_round_verify);
         ADD("/hostd-api/round-errors", quick, test_round_errors);
+        ADD("/hostd-api/rounds-verify", batched, test_rounds_verify);
+        ADD("/hostd-api/rounds-errors", quick_more, test_rounds_errors);
+        ADD("/hostd-api/rounds-shutdown", slow_more, test_rounds_shutdown);
 #undef ADD
         g_test_add_func("/hostd-api/parse-pcrs", test_parse_pcrs);
         return g_test_run();

@@ -34,10 +34,25 @@ struct _VtcHostdApi {
         guint n_readers;
 };
 
+/*
+ * One POST /v1/rounds request: its entries' answers, gathered until the last one is in. Each
+ * entry still running holds it through its call (main thread only).
+ */
+typedef struct {
+        SoupServerMessage *msg;
+        gboolean paused;
+        guint n;
+        guint pending; /* entries' calls still running, and one while they are being started */
+        guint *status; /* each entry's HTTP status ... */
+        gchar **body;  /* ... and its answer, JSON text as /v1/round would have sent it */
+} VtcHostdApiMany;
+
 /* One bind or round request, from its parse to its answer. */
 typedef struct {
-        VtcHostdApi *api; /* NULL once the API is gone; main thread only */
-        SoupServerMessage *msg;
+        VtcHostdApi *api;       /* NULL once the API is gone; main thread only */
+        SoupServerMessage *msg; /* NULL for an entry of a /v1/rounds request */
+        VtcHostdApiMany *many;  /* the /v1/rounds request this is entry @index of, or NULL */
+        guint index;
         const gchar *call;     /* "bind" or "round", for /metrics */
         VtcChannelRound round; /* round requests */
         JsonObject *evidence;  /* round requests: the guest's answer */
@@ -53,16 +68,26 @@ typedef struct {
         guint status;
 } VtcHostdApiCall;
 
+static void vtc_hostd_api_many_release(VtcHostdApi *self, VtcHostdApiMany *many);
+
+/* An entry's call gone with its API leaves its slot empty: the request is dropped unanswered. */
 static void
 vtc_hostd_api_call_free(VtcHostdApiCall *call)
 {
+        VtcHostdApiMany *many;
+        VtcHostdApi *api;
+
         if (call == NULL)
                 return;
+        many = call->many;
+        api = call->api;
         g_clear_object(&call->msg);
         g_clear_pointer(&call->evidence, json_object_unref);
         vtc_hostd_batch_answer_free(call->answer);
         g_free(call->reply);
         g_free(call);
+        if (many != NULL)
+                vtc_hostd_api_many_release(api, many);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VtcHostdApiCall, vtc_hostd_api_call_free)
@@ -96,6 +121,28 @@ vtc_hostd_api_reply_error(VtcHostdApi *self,
         vtc_hostd_api_count(self, call, soup_server_message_get_status(msg));
 }
 
+/* {"error": @code, "message": @message}: the body vtc_http_reply_error() sends. */
+static gchar *
+vtc_hostd_api_error_body(const gchar *code, const gchar *message)
+{
+        g_autoptr(JsonBuilder) b = json_builder_new();
+
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "error");
+        json_builder_add_string_value(b, code);
+        json_builder_set_member_name(b, "message");
+        json_builder_add_string_value(b, message);
+        json_builder_end_object(b);
+        return vtc_json_builder_to_string(b);
+}
+
+static gchar *
+vtc_hostd_api_error_body_for(const GError *error)
+{
+        return vtc_hostd_api_error_body(vtc_error_to_string(error),
+                                        error != NULL ? error->message : "unknown error");
+}
+
 static void
 vtc_hostd_api_reply_method(VtcHostdApi *self,
                            SoupServerMessage *msg,
@@ -127,6 +174,55 @@ vtc_hostd_api_reply_text(VtcHostdApi *self,
         soup_server_message_set_status(msg, status, NULL);
         soup_server_message_set_response(msg, content_type, SOUP_MEMORY_TAKE, body, strlen(body));
         vtc_hostd_api_count(self, call, status);
+}
+
+/* Entry @index of @many is answered: counted as a round of its own. Takes @body. */
+static void
+vtc_hostd_api_many_set(VtcHostdApi *self,
+                       VtcHostdApiMany *many,
+                       guint index,
+                       guint status,
+                       gchar *body)
+{
+        vtc_hostd_api_count(self, "round", status);
+        many->status[index] = status;
+        g_free(many->body[index]);
+        many->body[index] = body;
+}
+
+static void
+vtc_hostd_api_many_free(VtcHostdApiMany *many)
+{
+        g_clear_object(&many->msg);
+        for (guint i = 0; i < many->n; i++)
+                g_free(many->body[i]);
+        g_free(many->body);
+        g_free(many->status);
+        g_free(many);
+}
+
+/*
+ * Drops one hold on @many; the last one answers {"answers": [{"status", "body"}, ...]} in request
+ * order, the bodies pasted in as the entries made them. @self NULL: the API is gone, nothing is
+ * answered.
+ */
+static void
+vtc_hostd_api_many_release(VtcHostdApi *self, VtcHostdApiMany *many)
+{
+        g_assert(many->pending > 0);
+        if (--many->pending > 0)
+                return;
+        if (self != NULL) {
+                vtc_hostd_api_reply_text(self,
+                                         many->msg,
+                                         "rounds",
+                                         200,
+                                         "application/json",
+                                         vtc_json_rounds_answer(many->status, many->body, many->n));
+                if (many->paused)
+                        soup_server_message_unpause(many->msg);
+        }
+        vtc_hostd_api_many_free(many);
 }
 
 /* ---- parsing ------------------------------------------------------------------------------ */
@@ -308,6 +404,57 @@ vtc_hostd_api_parse_round_request(const gchar *body,
         memcpy(req.round.vm_uuid, req.host.uuid, sizeof(req.round.vm_uuid));
         req.round.id = 0;
         *out = req;
+        return TRUE;
+}
+
+gboolean
+vtc_hostd_api_parse_rounds_request(const gchar *body,
+                                   gsize len,
+                                   GPtrArray **out_entries,
+                                   GError **error)
+{
+        static const gchar *const top[] = {"rounds", NULL};
+        /* loose enough that an entry's own excesses (strings, arrays, depth) are judged per
+         * entry by the /v1/round parser, tight enough to bound what one request builds */
+        const VtcJsonLimits limits = {VTC_HOSTD_API_MAX_ROUNDS_BODY,
+                                      16,
+                                      VTC_HOSTD_API_MAX_BODY,
+                                      1024};
+        g_autoptr(JsonObject) obj = vtc_hostd_api_parse_json(body, len, &limits, error);
+        g_autoptr(GPtrArray) entries = NULL;
+        JsonArray *rounds;
+        guint n;
+
+        if (obj == NULL || !vtc_hostd_api_check_members(obj, "", top, error))
+                return FALSE;
+        rounds = vtc_json_get_array(obj, "rounds", TRUE, error);
+        if (rounds == NULL)
+                return FALSE;
+        n = json_array_get_length(rounds);
+        if (n == 0 || n > VTC_HOSTD_API_MAX_ROUNDS) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_INVALID_DATA,
+                            "member 'rounds' has %u entries, not 1 to %u",
+                            n,
+                            (guint)VTC_HOSTD_API_MAX_ROUNDS);
+                return FALSE;
+        }
+        entries = g_ptr_array_new_full(n, g_free);
+        for (guint i = 0; i < n; i++) {
+                JsonNode *node = json_array_get_element(rounds, i);
+
+                if (!JSON_NODE_HOLDS_OBJECT(node)) {
+                        g_set_error(error,
+                                    VTC_ERROR,
+                                    VTC_ERROR_INVALID_DATA,
+                                    "rounds[%u] is not an object",
+                                    i);
+                        return FALSE;
+                }
+                g_ptr_array_add(entries, vtc_json_node_to_string(node));
+        }
+        *out_entries = g_steal_pointer(&entries);
         return TRUE;
 }
 
@@ -631,15 +778,7 @@ vtc_hostd_api_reader_thread(GTask *task, gpointer source, gpointer data, GCancel
 
         call->reply = vtc_hostd_api_build_answer(self, call, &error);
         if (call->reply == NULL) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-
-                json_builder_begin_object(b);
-                json_builder_set_member_name(b, "error");
-                json_builder_add_string_value(b, vtc_error_to_string(error));
-                json_builder_set_member_name(b, "message");
-                json_builder_add_string_value(b, error->message);
-                json_builder_end_object(b);
-                call->reply = vtc_json_builder_to_string(b);
+                call->reply = vtc_hostd_api_error_body_for(error);
                 call->status = vtc_error_to_http_status(error);
         } else {
                 call->status = 200;
@@ -653,22 +792,48 @@ vtc_hostd_api_reader_thread(GTask *task, gpointer source, gpointer data, GCancel
         g_task_return_boolean(task, TRUE);
 }
 
+/*
+ * Ends a call whose API is alive with its answer (takes @call and @body): the reply to its own
+ * request, or its slot in a /v1/rounds answer.
+ */
+static void
+vtc_hostd_api_finish(VtcHostdApiCall *call, guint status, gchar *body)
+{
+        VtcHostdApi *self = call->api;
+
+        g_hash_table_remove(self->calls, call);
+        if (call->many == NULL) {
+                vtc_hostd_api_reply_text(self,
+                                         call->msg,
+                                         call->call,
+                                         status,
+                                         "application/json",
+                                         body);
+                soup_server_message_unpause(call->msg);
+        } else {
+                vtc_hostd_api_many_set(self, call->many, call->index, status, body);
+        }
+        vtc_hostd_api_call_free(call);
+}
+
+static void
+vtc_hostd_api_finish_error(VtcHostdApiCall *call, const GError *error)
+{
+        vtc_hostd_api_finish(call,
+                             vtc_error_to_http_status(error),
+                             vtc_hostd_api_error_body_for(error));
+}
+
 static void
 vtc_hostd_api_reader_done(GObject *source, GAsyncResult *res, gpointer user_data)
 {
-        g_autoptr(VtcHostdApiCall) call = user_data;
-        VtcHostdApi *self = call->api;
+        VtcHostdApiCall *call = user_data;
 
-        if (self == NULL)
+        if (call->api == NULL) {
+                vtc_hostd_api_call_free(call);
                 return;
-        g_hash_table_remove(self->calls, call);
-        vtc_hostd_api_reply_text(self,
-                                 call->msg,
-                                 call->call,
-                                 call->status,
-                                 "application/json",
-                                 g_steal_pointer(&call->reply));
-        soup_server_message_unpause(call->msg);
+        }
+        vtc_hostd_api_finish(call, call->status, g_steal_pointer(&call->reply));
 }
 
 static void
@@ -685,10 +850,7 @@ vtc_hostd_api_bound(GObject *source, GAsyncResult *res, gpointer user_data)
                 return;
         }
         if (call->answer == NULL) {
-                g_hash_table_remove(self->calls, call);
-                vtc_hostd_api_reply_error(self, call->msg, call->call, error);
-                soup_server_message_unpause(call->msg);
-                vtc_hostd_api_call_free(call);
+                vtc_hostd_api_finish_error(call, error);
                 return;
         }
         g_mutex_lock(&self->lock);
@@ -729,43 +891,22 @@ vtc_hostd_api_bind(VtcHostdApi *self, SoupServerMessage *msg)
 
 /* ---- rounds through the host -------------------------------------------------------------- */
 
-/* An agent's error: 502 {"error": "agent_error", "message": "<agent's code: text>"}. */
-static void
-vtc_hostd_api_reply_agent_error(VtcHostdApi *self, SoupServerMessage *msg, const gchar *message)
-{
-        g_autoptr(JsonBuilder) b = json_builder_new();
-
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "error");
-        json_builder_add_string_value(b, "agent_error");
-        json_builder_set_member_name(b, "message");
-        json_builder_add_string_value(b, message);
-        json_builder_end_object(b);
-        vtc_hostd_api_reply_text(self,
-                                 msg,
-                                 "round",
-                                 502,
-                                 "application/json",
-                                 vtc_json_builder_to_string(b));
-}
-
-/* Ends a round request that failed before its binding was submitted. */
+/*
+ * Ends a round request that failed before its binding was submitted. An agent's error is
+ * 502 {"error": "agent_error", "message": "<agent's code: text>"}.
+ */
 static void
 vtc_hostd_api_round_fail(VtcHostdApiCall *call, const GError *error)
 {
-        VtcHostdApi *self = call->api;
-
-        g_hash_table_remove(self->calls, call);
         if (g_error_matches(error, VTC_ERROR, VTC_ERROR_FAILED) &&
             g_str_has_prefix(error->message, VTC_HOSTD_CHANNEL_AGENT_ERROR))
-                vtc_hostd_api_reply_agent_error(self,
-                                                call->msg,
-                                                error->message +
-                                                    strlen(VTC_HOSTD_CHANNEL_AGENT_ERROR));
+                vtc_hostd_api_finish(call,
+                                     502,
+                                     vtc_hostd_api_error_body(
+                                         "agent_error",
+                                         error->message + strlen(VTC_HOSTD_CHANNEL_AGENT_ERROR)));
         else
-                vtc_hostd_api_reply_error(self, call->msg, "round", error);
-        soup_server_message_unpause(call->msg);
-        vtc_hostd_api_call_free(call);
+                vtc_hostd_api_finish_error(call, error);
 }
 
 static void
@@ -814,30 +955,41 @@ vtc_hostd_api_round_cb(GObject *source, GAsyncResult *res, gpointer user_data)
                                      call);
 }
 
+/*
+ * Starts one round: the request of @msg (POST /v1/round), or entry @index of @many (POST
+ * /v1/rounds, @msg NULL), which fails or answers exactly as the same request alone would.
+ */
 static void
-vtc_hostd_api_round(VtcHostdApi *self, SoupServerMessage *msg)
+vtc_hostd_api_round_start(VtcHostdApi *self,
+                          SoupServerMessage *msg,
+                          VtcHostdApiMany *many,
+                          guint index,
+                          const gchar *text,
+                          gsize len)
 {
         g_autoptr(VtcHostdApiCall) parsed = g_new0(VtcHostdApiCall, 1);
         g_autoptr(GError) error = NULL;
-        SoupMessageBody *body = soup_server_message_get_request_body(msg);
-        g_autoptr(GBytes) data = soup_message_body_flatten(body);
-        gsize len = 0;
-        const gchar *text = g_bytes_get_data(data, &len);
         VtcHostdApiRoundRequest req;
         VtcHostdApiCall *call;
 
-        if (!vtc_hostd_api_parse_round_request(text, len, &req, &error) ||
-            !vtc_hostd_api_check_vtpm_offset(self, req.host.off_vtpm, &error)) {
-                vtc_hostd_api_reply_error(self, msg, "round", error);
-                return;
-        }
-        if (self->channel == NULL ||
-            vtc_hostd_channel_lookup(self->channel, req.host.uuid) == NULL) {
+        if (vtc_hostd_api_parse_round_request(text, len, &req, &error) &&
+            vtc_hostd_api_check_vtpm_offset(self, req.host.off_vtpm, &error) &&
+            (self->channel == NULL ||
+             vtc_hostd_channel_lookup(self->channel, req.host.uuid) == NULL)) {
                 error = g_error_new(VTC_ERROR,
                                     VTC_ERROR_NOT_FOUND,
                                     "VM %s is not running on this host with an agent channel",
                                     req.host.uuid);
-                vtc_hostd_api_reply_error(self, msg, "round", error);
+        }
+        if (error != NULL) {
+                if (many == NULL)
+                        vtc_hostd_api_reply_error(self, msg, "round", error);
+                else
+                        vtc_hostd_api_many_set(self,
+                                               many,
+                                               index,
+                                               vtc_error_to_http_status(error),
+                                               vtc_hostd_api_error_body_for(error));
                 return;
         }
         vtc_hostd_api_call_set_host(parsed, &req.host);
@@ -846,8 +998,14 @@ vtc_hostd_api_round(VtcHostdApi *self, SoupServerMessage *msg)
         call = g_steal_pointer(&parsed);
         call->call = "round";
         call->api = self;
-        call->msg = g_object_ref(msg);
-        soup_server_message_pause(msg);
+        if (many == NULL) {
+                call->msg = g_object_ref(msg);
+                soup_server_message_pause(msg);
+        } else {
+                call->many = many;
+                call->index = index;
+                many->pending++;
+        }
         g_hash_table_add(self->calls, call);
         vtc_hostd_channel_round_async(self->channel,
                                       call->uuid,
@@ -855,6 +1013,52 @@ vtc_hostd_api_round(VtcHostdApi *self, SoupServerMessage *msg)
                                       NULL,
                                       vtc_hostd_api_round_cb,
                                       call);
+}
+
+static void
+vtc_hostd_api_round(VtcHostdApi *self, SoupServerMessage *msg)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(GBytes) data = soup_message_body_flatten(body);
+        gsize len = 0;
+        const gchar *text = g_bytes_get_data(data, &len);
+
+        vtc_hostd_api_round_start(self, msg, NULL, 0, text, len);
+}
+
+/* POST /v1/rounds: each entry as a /v1/round of its own, answered together. */
+static void
+vtc_hostd_api_rounds(VtcHostdApi *self, SoupServerMessage *msg)
+{
+        SoupMessageBody *body = soup_server_message_get_request_body(msg);
+        g_autoptr(GBytes) data = soup_message_body_flatten(body);
+        gsize len = 0;
+        const gchar *text = g_bytes_get_data(data, &len);
+        g_autoptr(GPtrArray) entries = NULL;
+        g_autoptr(GError) error = NULL;
+        VtcHostdApiMany *many;
+
+        if (!vtc_hostd_api_parse_rounds_request(text, len, &entries, &error)) {
+                vtc_hostd_api_reply_error(self, msg, "rounds", error);
+                return;
+        }
+        many = g_new0(VtcHostdApiMany, 1);
+        many->msg = g_object_ref(msg);
+        many->n = entries->len;
+        many->status = g_new0(guint, entries->len);
+        many->body = g_new0(gchar *, entries->len);
+        many->pending = 1;
+        for (guint i = 0; i < entries->len; i++) {
+                const gchar *entry = g_ptr_array_index(entries, i);
+
+                vtc_hostd_api_round_start(self, NULL, many, i, entry, strlen(entry));
+        }
+        /* the entries' callbacks run from the main loop, never within the calls above */
+        if (many->pending > 1) {
+                soup_server_message_pause(msg);
+                many->paused = TRUE;
+        }
+        vtc_hostd_api_many_release(self, many);
 }
 
 /* ---- identity and metrics ----------------------------------------------------------------- */
@@ -1156,7 +1360,8 @@ vtc_hostd_api_get_metrics(VtcHostdApi *self)
             out,
             "vtc_hostd_api_requests_total",
             "counter",
-            "Requests answered by the verifier endpoint, by call and status.");
+            "Requests answered by the verifier endpoint, by call and status (each entry of a "
+            "rounds request also counts as a round, with its own status).");
         keys = g_list_sort(keys, (GCompareFunc)g_strcmp0);
         for (GList *l = keys; l != NULL; l = l->next) {
                 const gchar *key = l->data;
@@ -1187,6 +1392,7 @@ vtc_hostd_api_cb(SoupServer *server,
         const gchar *method = soup_server_message_get_method(msg);
         const gchar *call = g_str_equal(path, "/v1/bind")       ? "bind"
                             : g_str_equal(path, "/v1/round")    ? "round"
+                            : g_str_equal(path, "/v1/rounds")   ? "rounds"
                             : g_str_equal(path, "/v1/identity") ? "identity"
                             : g_str_equal(path, "/metrics")     ? "metrics"
                                                                 : "other";
@@ -1210,6 +1416,11 @@ vtc_hostd_api_cb(SoupServer *server,
                         vtc_hostd_api_reply_method(self, msg, call, "POST");
                 else
                         vtc_hostd_api_round(self, msg);
+        } else if (g_str_equal(call, "rounds")) {
+                if (method != SOUP_METHOD_POST)
+                        vtc_hostd_api_reply_method(self, msg, call, "POST");
+                else
+                        vtc_hostd_api_rounds(self, msg);
         } else if (g_str_equal(call, "identity") || g_str_equal(call, "metrics")) {
                 if (method != SOUP_METHOD_GET)
                         vtc_hostd_api_reply_method(self, msg, call, "GET");
@@ -1226,6 +1437,44 @@ vtc_hostd_api_cb(SoupServer *server,
                 error = g_error_new(VTC_ERROR, VTC_ERROR_NOT_FOUND, "no such resource: %s", path);
                 vtc_hostd_api_reply_error(self, msg, call, error);
         }
+}
+
+/*
+ * The body limit of /v1/rounds (up to VTC_HOSTD_API_MAX_ROUNDS round requests) once its headers
+ * are in, with the answers of the server's own check, which holds every other path to
+ * VTC_HOSTD_API_MAX_BODY: a body of unknown length is refused, an oversized one is never read.
+ */
+static void
+vtc_hostd_api_rounds_early_cb(SoupServer *server,
+                              SoupServerMessage *msg,
+                              const char *path,
+                              GHashTable *query,
+                              gpointer user_data)
+{
+        SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+        SoupEncoding enc = soup_message_headers_get_encoding(headers);
+        g_autoptr(GError) error = NULL;
+
+        if (enc == SOUP_ENCODING_CHUNKED || enc == SOUP_ENCODING_EOF) {
+                error = g_error_new_literal(VTC_ERROR,
+                                            VTC_ERROR_TOO_LARGE,
+                                            "a request body needs a Content-Length");
+                vtc_http_reply_error(msg, error);
+                soup_server_message_set_status(msg, 411, NULL);
+        } else if (enc == SOUP_ENCODING_CONTENT_LENGTH &&
+                   soup_message_headers_get_content_length(headers) >
+                       (goffset)VTC_HOSTD_API_MAX_ROUNDS_BODY) {
+                error = g_error_new(VTC_ERROR,
+                                    VTC_ERROR_TOO_LARGE,
+                                    "request body over the limit of %u bytes",
+                                    (guint)VTC_HOSTD_API_MAX_ROUNDS_BODY);
+                vtc_http_reply_error(msg, error);
+        } else {
+                return;
+        }
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+                                     "Connection",
+                                     "close");
 }
 
 /* ---- the vTPM log against the quote, on the TPM worker ------------------------------------ */
@@ -1380,6 +1629,13 @@ vtc_hostd_api_new(const VtcHostdApiOptions *options, GError **error)
         if (self->server == NULL)
                 return NULL;
         vtc_http_server_add_handler(self->server, "/v1", vtc_hostd_api_cb, self);
+        /* its own body limit: the most specific path's early handler is the one that runs */
+        soup_server_add_early_handler(self->server,
+                                      "/v1/rounds",
+                                      vtc_hostd_api_rounds_early_cb,
+                                      NULL,
+                                      NULL);
+        soup_server_add_handler(self->server, "/v1/rounds", vtc_hostd_api_cb, self, NULL);
         vtc_http_server_add_handler(self->server, "/metrics", vtc_hostd_api_cb, self);
         vtc_hostd_batch_set_quote_hook(self->batch, vtc_hostd_api_quote_hook, self);
         return g_steal_pointer(&self);

@@ -22,6 +22,10 @@ G_BEGIN_DECLS
  *   POST /v1/round     a round through the host (doc/channel.md): forwarded over the VM's private
  *                      channel (vtc-hostd-channel.h); hostd computes the binding from the guest's
  *                      quote itself and answers {guest, host (as /v1/bind), placement}
+ *   POST /v1/rounds    up to VTC_HOSTD_API_MAX_ROUNDS rounds in one request {"rounds": [...]}: each
+ *                      entry runs exactly as a /v1/round of its own (their bindings share the
+ *                      batcher's quotes); answered once all are done with {"answers": [{"status",
+ *                      "body"}, ...]} in request order, each the status and body /v1/round gives
  *   GET  /v1/identity  the host id and its AK public area
  *   GET  /metrics      Prometheus text: batches, quotes, latencies, TPM worker, vTPM log
  *
@@ -36,6 +40,9 @@ typedef struct _VtcHostdApi VtcHostdApi;
 #define VTC_HOSTD_API_PORT_DEFAULT 8892
 /* Largest request body: a bind request is about 200 bytes. */
 #define VTC_HOSTD_API_MAX_BODY 16384
+/* Rounds in one POST /v1/rounds request, and its largest body. */
+#define VTC_HOSTD_API_MAX_ROUNDS      64
+#define VTC_HOSTD_API_MAX_ROUNDS_BODY (VTC_HOSTD_API_MAX_ROUNDS * VTC_HOSTD_API_MAX_BODY)
 /* Host log bytes per log and answer, by default; an answer saying "more" continues from there. */
 #define VTC_HOSTD_API_LOG_CHUNK_DEFAULT (1024 * 1024)
 #define VTC_HOSTD_API_LOG_CHUNK_MAX     (16 * 1024 * 1024)
@@ -121,6 +128,17 @@ gboolean vtc_hostd_api_parse_round_request(const gchar *body,
                                            gsize len,
                                            VtcHostdApiRoundRequest *out,
                                            GError **error);
+/*
+ * The request parser of /v1/rounds: {"rounds": [1 to VTC_HOSTD_API_MAX_ROUNDS objects]} and no
+ * other member. *@out_entries gets the entries in order, each re-serialised as compact JSON text
+ * (gchar *) for vtc_hostd_api_parse_round_request(), which judges each one alone: an entry only
+ * has to be an object here. VTC_ERROR_INVALID_DATA or VTC_ERROR_TOO_LARGE otherwise, with
+ * *@out_entries untouched.
+ */
+gboolean vtc_hostd_api_parse_rounds_request(const gchar *body,
+                                            gsize len,
+                                            GPtrArray **out_entries,
+                                            GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VtcHostdApi, vtc_hostd_api_free)
 

@@ -2,7 +2,10 @@
 #include "vtc-verifier-check.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <string.h>
+
+#include <tss2/tss2_mu.h>
 
 #include "vtc-error.h"
 #include "vtc-eventlog.h"
@@ -233,11 +236,19 @@ vtc_verifier_policy_set_boot_from_json(VtcVerifierPolicy *self, JsonObject *obj,
 
 /* ---- hosts ------------------------------------------------------------------------------- */
 
+/* host quotes whose signature by the host's AK verified lately, by digest */
+#define VTC_VERIFIER_HOST_KNOWN 8
+
 struct _VtcVerifierHost {
         gint ref_count;
         gchar *id;
         VtcQuoteAk *ak;
         guint vtpm_log_pcr;
+        /* the VMs of a batch share one host quote: its signature is verified once */
+        GMutex known_lock;
+        guint8 known[VTC_VERIFIER_HOST_KNOWN][32];
+        guint n_known;
+        guint next_known;
 };
 
 VtcVerifierHost *
@@ -255,6 +266,7 @@ vtc_verifier_host_new(const gchar *id, const guint8 *ak_public, gsize ak_public_
         self->id = g_strdup(id);
         self->ak = g_steal_pointer(&ak);
         self->vtpm_log_pcr = VTC_VTPM_LOG_PCR_DEFAULT;
+        g_mutex_init(&self->known_lock);
         return self;
 }
 
@@ -271,8 +283,49 @@ vtc_verifier_host_unref(VtcVerifierHost *self)
         if (self == NULL || !g_atomic_int_dec_and_test(&self->ref_count))
                 return;
         vtc_quote_ak_free(self->ak);
+        g_mutex_clear(&self->known_lock);
         g_free(self->id);
         g_free(self);
+}
+
+/* The digest that names a host quote's signed bytes and signature; FALSE if it cannot be made
+ * (then the signature is verified as usual). */
+static gboolean
+vtc_verifier_host_quote_key(GBytes *attest, const TPMT_SIGNATURE *sig, guint8 out[32])
+{
+        guint8 buf[sizeof(TPMT_SIGNATURE)];
+        size_t off = 0;
+        g_autoptr(EVP_MD_CTX) ctx = EVP_MD_CTX_new();
+        unsigned int len = 0;
+
+        if (Tss2_MU_TPMT_SIGNATURE_Marshal(sig, buf, sizeof(buf), &off) != TSS2_RC_SUCCESS ||
+            ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+            EVP_DigestUpdate(ctx, g_bytes_get_data(attest, NULL), g_bytes_get_size(attest)) != 1 ||
+            EVP_DigestUpdate(ctx, buf, off) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
+                return FALSE;
+        return len == 32;
+}
+
+static gboolean
+vtc_verifier_host_is_known(VtcVerifierHost *self, const guint8 key[32])
+{
+        gboolean found = FALSE;
+
+        g_mutex_lock(&self->known_lock);
+        for (guint i = 0; i < self->n_known && !found; i++)
+                found = memcmp(self->known[i], key, 32) == 0;
+        g_mutex_unlock(&self->known_lock);
+        return found;
+}
+
+static void
+vtc_verifier_host_add_known(VtcVerifierHost *self, const guint8 key[32])
+{
+        g_mutex_lock(&self->known_lock);
+        memcpy(self->known[self->next_known], key, 32);
+        self->next_known = (self->next_known + 1) % VTC_VERIFIER_HOST_KNOWN;
+        self->n_known = MIN(self->n_known + 1, VTC_VERIFIER_HOST_KNOWN);
+        g_mutex_unlock(&self->known_lock);
 }
 
 const gchar *
@@ -1915,6 +1968,9 @@ vtc_verifier_round_run(VtcVerifierRound *r,
         g_auto(VtcVerifierInput) in = {0};
         g_auto(VtcQuoteResult) gres = {0};
         g_auto(VtcQuoteResult) hres = {0};
+        guint8 host_key[32];
+        gboolean have_key = FALSE;
+        gboolean known = FALSE;
         guint8 qualifier[32];
         guint8 binding[32];
         guint8 leaf[32];
@@ -1975,7 +2031,9 @@ vtc_verifier_round_run(VtcVerifierRound *r,
         if (!vtc_verifier_check_counters(r, &r->st.guest, gq->quote, "guest", &guest_reset))
                 return;
 
-        /* the host quote */
+        /* the host quote: its signature is verified once for the VMs that share it */
+        have_key = vtc_verifier_host_quote_key(hq->attest, &hq->sig, host_key);
+        known = have_key && vtc_verifier_host_is_known(vm->host, host_key);
         if (!vtc_quote_check(hq->quote,
                              &hq->sig,
                              vm->host->ak,
@@ -1983,12 +2041,14 @@ vtc_verifier_round_run(VtcVerifierRound *r,
                              32,
                              hq->pcrs,
                              TPM2_ALG_NULL,
-                             VTC_QUOTE_CHECK_NONE,
+                             known ? VTC_QUOTE_CHECK_SIGNATURE_KNOWN : VTC_QUOTE_CHECK_NONE,
                              &hres,
                              &error)) {
                 r->internal = g_steal_pointer(&error);
                 return;
         }
+        if (have_key && !known && hres.failure != VTC_QUOTE_FAILURE_SIGNATURE)
+                vtc_verifier_host_add_known(vm->host, host_key);
         if (hres.failure == VTC_QUOTE_FAILURE_SIGNATURE)
                 return (void)vtc_verifier_fail(r,
                                                VTC_VERIFIER_REASON_HOST_QUOTE_SIGNATURE,

@@ -22,6 +22,10 @@
 #define VTC_ROUND_N_BUCKETS         15
 /* requests to one direct-mode agent at once (it serves one round at a time anyway) */
 #define VTC_ROUND_AGENT_CONNS 2
+/* rounds in one POST /v1/rounds at most (hostd's own limit) */
+#define VTC_ROUND_BATCH_MAX 64
+/* VMs of one host start their rounds on a grid of interval / VTC_ROUND_GRID_SLOTS */
+#define VTC_ROUND_GRID_SLOTS 4
 
 static const gdouble vtc_round_buckets[VTC_ROUND_N_BUCKETS] =
     {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -41,6 +45,7 @@ typedef enum {
 } VtcRoundStep;
 
 typedef struct _VtcRoundVm VtcRoundVm;
+typedef struct _VtcRoundBatch VtcRoundBatch;
 
 /*
  * One peer (scheme://host:port): the registrar, a hostd, a direct-mode agent. libsoup 3.2
@@ -88,6 +93,11 @@ struct _VtcVerifierRound {
         GQueue ready;      /* lanes with waiting requests and a free slot of their own */
         VtcRoundLane *registrar_lane;
         guint64 stale_requests;
+        gboolean starting; /* in the tick: queue the rounds due, send them after */
+        guint64 batches;   /* POST /v1/rounds sent */
+        guint tasks;       /* batches in check threads */
+        GMutex index_lock; /* the clone index: written here, read by check threads */
+        guint64 batched;   /* rounds in them */
         /* persistence */
         GHashTable *dirty;  /* uuid -> VtcRoundVm (ref) */
         GPtrArray *events;  /* VtcVerifierStoreEvent waiting to be written */
@@ -125,6 +135,8 @@ struct _VtcRoundVm {
         const gchar *req_method;
         gchar *req_url;
         gchar *req_body;
+        VtcRoundBatch *batch; /* sent in this batch, until its answer */
+        gboolean checking;    /* a check thread has its round's evidence */
         GSequenceIter *iter;
         gint64 due_us; /* monotonic */
         guint backoff_ms;
@@ -139,6 +151,19 @@ struct _VtcRoundVm {
         guint continuations;
 };
 
+/*
+ * Rounds through one hostd, sent together as one POST /v1/rounds: one HTTPS request, one host
+ * quote (hostd batches the bindings) and one host-quote signature check for up to
+ * [rounds] batch_max VMs. Each answer in it is what /v1/round would have answered alone.
+ */
+struct _VtcRoundBatch {
+        VtcVerifierRound *loop;
+        VtcRoundLane *lane;
+        GPtrArray *vms; /* VtcRoundVm, each a reference */
+        GCancellable *cancel;
+        guint deadline_id;
+};
+
 typedef struct {
         gint64 seq;
         gint64 delivered;
@@ -148,6 +173,7 @@ typedef struct {
 static void vtc_round_start(VtcRoundVm *vm);
 static void vtc_round_schedule(VtcRoundVm *vm, guint delay_ms);
 static void vtc_round_flush_start(VtcVerifierRound *self);
+static void vtc_round_pump(VtcVerifierRound *self);
 static void vtc_round_no_evidence(VtcRoundVm *vm, const gchar *reason, const gchar *message);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -396,9 +422,11 @@ static void
 vtc_round_index_events(VtcVerifierRound *self, const gchar *host_id, GPtrArray *events)
 {
         guint64 *next = g_hash_table_lookup(self->host_next_seq, host_id);
+        G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = NULL;
 
         if (events == NULL)
                 return;
+        locker = g_mutex_locker_new(&self->index_lock);
         if (next == NULL) {
                 next = g_new0(guint64, 1);
                 g_hash_table_insert(self->host_next_seq, g_strdup(host_id), next);
@@ -443,6 +471,7 @@ vtc_round_clone_cb(const guint8 ek_sha256[32],
         VtcVerifierRound *self = user_data;
         g_autofree gchar *ek = vtc_hex_encode(ek_sha256, 32);
         g_autofree gchar *me = g_strdup_printf("%s\n%s", host_id, uuid);
+        G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->index_lock);
         GPtrArray *set = g_hash_table_lookup(self->ek_index, ek);
 
         if (set == NULL)
@@ -550,19 +579,23 @@ vtc_round_flush_take(VtcVerifierRound *self)
         while (g_hash_table_iter_next(&it, NULL, &v)) {
                 VtcRoundVm *vm = v;
                 VtcVerifierStoreVm *copy;
-                if (vm->removed)
+                /* a check thread is changing its state now: it waits for the next flush */
+                if (vm->checking)
                         continue;
-                copy = vtc_verifier_store_vm_copy(vm->rec);
-                /* the check library's committed state, serialised only now: the loop keeps
-                 * none of its text between flushes */
-                if (vm->check != NULL) {
-                        gchar *state = vtc_verifier_vm_save_state(vm->check);
-                        g_clear_pointer(&copy->check_state, g_bytes_unref);
-                        copy->check_state = g_bytes_new_take(state, strlen(state));
+                if (!vm->removed) {
+                        copy = vtc_verifier_store_vm_copy(vm->rec);
+                        /* the check library's committed state, serialised only now: the loop
+                         * keeps none of its text between flushes */
+                        if (vm->check != NULL) {
+                                gchar *state = vtc_verifier_vm_save_state(vm->check);
+                                g_clear_pointer(&copy->check_state, g_bytes_unref);
+                                copy->check_state = g_bytes_new_take(state, strlen(state));
+                        }
+                        g_ptr_array_add(f->vms, copy);
                 }
-                g_ptr_array_add(f->vms, copy);
+                /* last: the table's reference may be the VM's last */
+                g_hash_table_iter_remove(&it);
         }
-        g_hash_table_remove_all(self->dirty);
         f->events = g_steal_pointer(&self->events);
         self->events =
             g_ptr_array_new_with_free_func((GDestroyNotify)vtc_verifier_store_event_free);
@@ -707,6 +740,9 @@ vtc_round_tick_cb(gpointer user_data)
         VtcVerifierRound *self = user_data;
         gint64 now = g_get_monotonic_time();
 
+        /* the rounds that start together are queued first and then sent, so that the rounds
+         * of one hostd go in one batch */
+        self->starting = TRUE;
         while (!g_sequence_is_empty(self->queue)) {
                 GSequenceIter *first = g_sequence_get_begin_iter(self->queue);
                 VtcRoundVm *vm = g_sequence_get(first);
@@ -717,9 +753,37 @@ vtc_round_tick_cb(gpointer user_data)
                 vm->iter = NULL;
                 vtc_round_start(vm);
         }
+        self->starting = FALSE;
+        vtc_round_pump(self);
         if (self->flush_soon)
                 vtc_round_flush_start(self);
         return G_SOURCE_CONTINUE;
+}
+
+/*
+ * The delay to a VM's next regular round. Through a hostd (with batches), it goes on its host's
+ * grid: points interval / VTC_ROUND_GRID_SLOTS apart, at a phase of the host's own, so that the
+ * host's VMs start together and travel in one batch under one host quote. The nearest grid
+ * point to the plain due time, never in the past: one round per interval on average.
+ */
+static guint
+vtc_round_next_delay(VtcRoundVm *vm, guint delay_ms)
+{
+        VtcVerifierRound *self = vm->loop;
+        gint64 slot = self->config.interval_ms / VTC_ROUND_GRID_SLOTS;
+        gint64 now_ms;
+        gint64 due;
+        gint64 phase;
+        gint64 aligned;
+
+        if (self->config.batch_max <= 1 || slot < 2 * VTC_ROUND_TICK_MS || vm->hostd_url == NULL ||
+            g_strcmp0(vm->rec->mode, "direct") == 0)
+                return delay_ms;
+        now_ms = g_get_monotonic_time() / 1000;
+        due = now_ms + delay_ms;
+        phase = (gint64)(g_str_hash(vm->hostd_url) % (guint)slot);
+        aligned = ((due - phase + slot / 2) / slot) * slot + phase;
+        return aligned <= now_ms ? 0 : (guint)(aligned - now_ms);
 }
 
 /* ---- outcomes ----------------------------------------------------------------------------- */
@@ -835,10 +899,12 @@ vtc_round_verdict(VtcRoundVm *vm, VtcVerifierVerdict *v, gboolean through_host, 
                 /* one round per interval, start to start */
                 {
                         gint64 spent_ms = (g_get_monotonic_time() - vm->start_us) / 1000;
-                        vtc_round_schedule(vm,
-                                           spent_ms >= (gint64)self->config.interval_ms
-                                               ? 0
-                                               : self->config.interval_ms - (guint)spent_ms);
+                        vtc_round_schedule(
+                            vm,
+                            vtc_round_next_delay(vm,
+                                                 spent_ms >= (gint64)self->config.interval_ms
+                                                     ? 0
+                                                     : self->config.interval_ms - (guint)spent_ms));
                 }
                 return;
         }
@@ -886,6 +952,7 @@ vtc_round_verdict(VtcRoundVm *vm, VtcVerifierVerdict *v, gboolean through_host, 
 /* ---- requests ----------------------------------------------------------------------------- */
 
 static void vtc_round_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data);
+static void vtc_round_dispatch_batch(VtcVerifierRound *self, VtcRoundLane *lane, VtcRoundVm *first);
 
 static gboolean
 vtc_round_deadline_cb(gpointer user_data)
@@ -1071,7 +1138,10 @@ vtc_round_pump(VtcVerifierRound *self)
                                 vtc_round_no_evidence(vm, vtc_round_step_reason(vm->step), m);
                                 continue;
                         }
-                        vtc_round_dispatch(vm);
+                        if (vm->step == VTC_ROUND_STEP_ROUND && self->config.batch_max > 1)
+                                vtc_round_dispatch_batch(self, lane, vm);
+                        else
+                                vtc_round_dispatch(vm);
                         break;
                 }
                 vtc_round_lane_mark_ready(self, lane);
@@ -1112,7 +1182,8 @@ vtc_round_send(VtcRoundVm *vm,
         vm->lane_link.data = vm;
         g_queue_push_tail_link(&lane->waiting, &vm->lane_link);
         vtc_round_lane_mark_ready(self, lane);
-        vtc_round_pump(self);
+        if (!self->starting)
+                vtc_round_pump(self);
 }
 
 static gchar *
@@ -1351,37 +1422,41 @@ vtc_round_run_check(VtcRoundVm *vm,
         vtc_round_verdict(vm, &v, through_host, direct);
 }
 
+/* No answer at all to the VM's request (@transport_error says why, if known). */
 static void
-vtc_round_handle(VtcRoundVm *vm, SoupMessage *msg, GBytes *reply, GError *transport_error)
+vtc_round_handle_nothing(VtcRoundVm *vm, const GError *transport_error)
+{
+        const gchar *why = transport_error != NULL ? transport_error->message : "no answer";
+        g_autofree gchar *m = NULL;
+
+        if (g_error_matches(transport_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+                why = "no answer within the timeout";
+        switch (vm->step) {
+        case VTC_ROUND_STEP_AGENT:
+        case VTC_ROUND_STEP_HOST:
+                m = g_strdup_printf("registrar: %s", why);
+                vtc_round_no_evidence(vm, "registrar_unreachable", m);
+                return;
+        case VTC_ROUND_STEP_AGENT_ROUND:
+                m = g_strdup_printf("agent %s: %s", vm->rec->agent_url, why);
+                vtc_round_no_evidence(vm, "agent_unreachable", m);
+                return;
+        default:
+                m = g_strdup_printf("hostd %s: %s", vm->hostd_url, why);
+                vtc_round_no_evidence(vm, "hostd_unreachable", m);
+                return;
+        }
+}
+
+/* The answer to the VM's request: HTTP @status with @obj, its JSON body (NULL when it has
+ * none or it does not parse). @msg is the request's message (NULL for a batched round). */
+static void
+vtc_round_handle_answer(VtcRoundVm *vm, SoupMessage *msg, guint status, JsonObject *obj)
 {
         VtcVerifierRound *self = vm->loop;
-        guint status = reply != NULL ? soup_message_get_status(msg) : 0;
         g_autoptr(GError) error = NULL;
-        g_autoptr(JsonObject) obj = NULL;
         g_autofree gchar *url = NULL;
 
-        if (reply == NULL) {
-                const gchar *why = transport_error != NULL ? transport_error->message : "no answer";
-                g_autofree gchar *m = NULL;
-                if (g_error_matches(transport_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-                        why = "no answer within the timeout";
-                switch (vm->step) {
-                case VTC_ROUND_STEP_AGENT:
-                case VTC_ROUND_STEP_HOST:
-                        m = g_strdup_printf("registrar: %s", why);
-                        vtc_round_no_evidence(vm, "registrar_unreachable", m);
-                        return;
-                case VTC_ROUND_STEP_AGENT_ROUND:
-                        m = g_strdup_printf("agent %s: %s", vm->rec->agent_url, why);
-                        vtc_round_no_evidence(vm, "agent_unreachable", m);
-                        return;
-                default:
-                        m = g_strdup_printf("hostd %s: %s", vm->hostd_url, why);
-                        vtc_round_no_evidence(vm, "hostd_unreachable", m);
-                        return;
-                }
-        }
-        obj = vtc_round_parse(vm, reply, &error);
         switch (vm->step) {
         case VTC_ROUND_STEP_AGENT: {
                 const gchar *host_id = NULL;
@@ -1566,7 +1641,7 @@ vtc_round_handle(VtcRoundVm *vm, SoupMessage *msg, GBytes *reply, GError *transp
                 json_builder_end_object(b);
                 body = vtc_json_builder_to_string(b);
                 g_clear_pointer(&vm->guest, json_object_unref);
-                vm->guest = g_steal_pointer(&obj);
+                vm->guest = json_object_ref(obj);
                 url = g_strdup_printf("%s/v1/bind", vm->hostd_url);
                 vtc_round_send(vm, VTC_ROUND_STEP_BIND, "POST", url, body);
                 return;
@@ -1629,9 +1704,378 @@ vtc_round_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
                 g_source_remove(vm->deadline_id);
                 vm->deadline_id = 0;
         }
-        vtc_round_handle(vm, msg, reply, error);
+        if (reply == NULL) {
+                vtc_round_handle_nothing(vm, error);
+        } else {
+                g_autoptr(JsonObject) obj = vtc_round_parse(vm, reply, NULL);
+
+                vtc_round_handle_answer(vm, msg, soup_message_get_status(msg), obj);
+        }
         vtc_round_vm_unref(vm);
         vtc_round_pump(self);
+}
+
+/* ---- batches: the rounds of one hostd in one request -------------------------------------- */
+
+static void
+vtc_round_batch_free(VtcRoundBatch *batch)
+{
+        if (batch->deadline_id != 0)
+                g_source_remove(batch->deadline_id);
+        g_clear_object(&batch->cancel);
+        g_ptr_array_unref(batch->vms);
+        g_free(batch);
+}
+
+static gboolean
+vtc_round_batch_deadline_cb(gpointer user_data)
+{
+        VtcRoundBatch *batch = user_data;
+
+        batch->deadline_id = 0;
+        g_cancellable_cancel(batch->cancel);
+        return G_SOURCE_REMOVE;
+}
+
+/* The batch's answer {"answers": [{"status": S, "body": {...}}, ...]}, one per round in order;
+ * NULL (with @error) when it is not that. */
+static JsonArray *
+vtc_round_batch_answers(VtcRoundBatch *batch, JsonObject *obj, GError **error)
+{
+        JsonArray *answers = obj != NULL ? vtc_json_get_array(obj, "answers", TRUE, error) : NULL;
+
+        if (obj == NULL) {
+                g_set_error_literal(error, VTC_ERROR, VTC_ERROR_INVALID_DATA, "not a JSON object");
+                return NULL;
+        }
+        if (answers == NULL)
+                return NULL;
+        if (json_array_get_length(answers) != batch->vms->len) {
+                g_set_error(error,
+                            VTC_ERROR,
+                            VTC_ERROR_INVALID_DATA,
+                            "%u answers to %u rounds",
+                            json_array_get_length(answers),
+                            batch->vms->len);
+                return NULL;
+        }
+        return answers;
+}
+
+/* One round's answer out of the batch: its status and body, as /v1/round would have sent. */
+static void
+vtc_round_batch_handle_one(VtcRoundVm *vm, JsonArray *answers, guint index)
+{
+        JsonNode *node = json_array_get_element(answers, index);
+        JsonObject *entry = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+        JsonNode *body = entry != NULL ? json_object_get_member(entry, "body") : NULL;
+        gint64 status = 0;
+
+        if (entry == NULL || !vtc_json_get_int(entry, "status", 100, 599, TRUE, &status, NULL)) {
+                g_autofree gchar *m =
+                    g_strdup_printf("hostd %s: answer %u of a batch has no status",
+                                    vm->hostd_url,
+                                    index);
+                vtc_round_no_evidence(vm, "hostd_error", m);
+                return;
+        }
+        vtc_round_handle_answer(
+            vm,
+            NULL,
+            (guint)status,
+            body != NULL && JSON_NODE_HOLDS_OBJECT(body) ? json_node_get_object(body) : NULL);
+}
+
+/* One round of a batch, as the check thread left it for the main loop. */
+typedef struct {
+        gboolean checked; /* the check ran (or failed internally: error) */
+        gboolean through; /* the evidence came over the VM's channel */
+        VtcVerifierVerdict verdict;
+        GError *error;
+        gdouble secs;
+} VtcRoundChecked;
+
+/* A batch's answer on its way through a check thread: parsed and checked off the main loop. */
+typedef struct {
+        VtcRoundBatch *batch;
+        GBytes *reply; /* NULL: no answer (error) */
+        GError *error;
+        guint status;
+        JsonObject *obj;    /* the whole answer, parsed */
+        JsonArray *answers; /* in obj: one per round, or NULL (bad says why) */
+        GError *bad;
+        VtcRoundChecked *checked; /* one per round */
+} VtcRoundBatchWork;
+
+static void
+vtc_round_batch_work_free(VtcRoundBatchWork *w)
+{
+        for (guint i = 0; w->checked != NULL && i < w->batch->vms->len; i++) {
+                vtc_verifier_verdict_clear(&w->checked[i].verdict);
+                g_clear_error(&w->checked[i].error);
+        }
+        g_free(w->checked);
+        g_clear_pointer(&w->reply, g_bytes_unref);
+        g_clear_error(&w->error);
+        g_clear_error(&w->bad);
+        g_clear_pointer(&w->obj, json_object_unref);
+        vtc_round_batch_free(w->batch);
+        g_free(w);
+}
+
+/* A round's answer in the batch with its evidence: status 200 and a body object. */
+static JsonObject *
+vtc_round_batch_evidence(JsonArray *answers, guint index, gint64 *out_status)
+{
+        JsonNode *node = json_array_get_element(answers, index);
+        JsonObject *entry = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
+        JsonNode *body = entry != NULL ? json_object_get_member(entry, "body") : NULL;
+
+        *out_status = 0;
+        if (entry == NULL || !vtc_json_get_int(entry, "status", 100, 599, TRUE, out_status, NULL))
+                return NULL;
+        return body != NULL && JSON_NODE_HOLDS_OBJECT(body) ? json_node_get_object(body) : NULL;
+}
+
+/*
+ * In a check thread: parses the answer and runs the chain check of every round that has
+ * evidence. Each VM of the batch has this round in flight, so its check state is this
+ * thread's alone until the main loop has the result (the flush leaves such VMs for later);
+ * hosts and policies are shared read-only (a host's known-quote list has its own lock, the
+ * clone index is read under the loop's index lock).
+ */
+static void
+vtc_round_batch_check_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+        VtcRoundBatchWork *w = data;
+        VtcRoundBatch *batch = w->batch;
+        VtcVerifierRound *self = batch->loop;
+        gsize n = batch->vms->len;
+        VtcJsonLimits limits = {self->config.max_answer * n,
+                                18,
+                                self->config.max_answer,
+                                (guint)MIN(100000 * n, G_MAXUINT)};
+
+        w->obj = vtc_json_parse_object(g_bytes_get_data(w->reply, NULL),
+                                       g_bytes_get_size(w->reply),
+                                       &limits,
+                                       NULL);
+        if (w->status == 200)
+                w->answers = vtc_round_batch_answers(batch, w->obj, &w->bad);
+        for (guint i = 0; w->answers != NULL && i < n; i++) {
+                VtcRoundVm *vm = g_ptr_array_index(batch->vms, i);
+                VtcRoundChecked *c = &w->checked[i];
+                gint64 status = 0;
+                JsonObject *body = vtc_round_batch_evidence(w->answers, i, &status);
+                JsonObject *guest = NULL;
+                JsonObject *host = NULL;
+                gint64 t0;
+
+                if (status != 200 || body == NULL || vm->check == NULL)
+                        continue;
+                if (!vtc_verifier_round_answer_split(body, &guest, &host, &c->through, NULL)) {
+                        /* a malformed answer is evidence too: the check names it */
+                        guest = host = body;
+                        c->through = FALSE;
+                }
+                t0 = g_get_monotonic_time();
+                if (!vtc_verifier_check_round(vm->check,
+                                              vm->nonce,
+                                              guest,
+                                              host,
+                                              c->through,
+                                              &c->verdict,
+                                              &c->error))
+                        vtc_verifier_verdict_clear(&c->verdict);
+                c->secs = (gdouble)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+                c->checked = TRUE;
+        }
+        g_task_return_boolean(task, TRUE);
+}
+
+/* Back on the main loop: every VM of the batch gets its outcome. */
+static void
+vtc_round_batch_checked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        VtcRoundBatchWork *w = g_task_get_task_data(G_TASK(res));
+        VtcRoundBatch *batch = w->batch;
+        VtcVerifierRound *self = batch->loop;
+
+        self->tasks--;
+        for (guint i = 0; i < batch->vms->len; i++) {
+                VtcRoundVm *vm = g_ptr_array_index(batch->vms, i);
+                VtcRoundChecked *c = &w->checked[i];
+
+                vm->sent = FALSE;
+                vm->lane = NULL;
+                vm->batch = NULL;
+                vm->checking = FALSE;
+                if (vm->removed || self->closing) {
+                        if (vm->in_flight) {
+                                vm->in_flight = FALSE;
+                                self->in_flight--;
+                        }
+                        continue;
+                }
+                if (w->status != 200) {
+                        /* the whole request's answer is every round's */
+                        vtc_round_handle_answer(vm, NULL, w->status, w->obj);
+                } else if (w->answers == NULL) {
+                        g_autofree gchar *m =
+                            g_strdup_printf("hostd %s: malformed batch answer: %s",
+                                            vm->hostd_url,
+                                            w->bad->message);
+                        vtc_round_no_evidence(vm, "hostd_error", m);
+                } else if (c->checked && c->error != NULL) {
+                        vtc_round_no_evidence(vm, "internal_error", c->error->message);
+                } else if (c->checked) {
+                        vtc_round_hist_add(&self->check_hist, c->secs);
+                        if (c->verdict.result != VTC_VERIFIER_RESULT_FAILED && vm->host_id != NULL)
+                                vtc_round_index_events(self, vm->host_id, c->verdict.vtpm_events);
+                        vtc_round_verdict(vm, &c->verdict, c->through, FALSE);
+                } else {
+                        vtc_round_batch_handle_one(vm, w->answers, i);
+                }
+        }
+        vtc_round_batch_work_free(w);
+        if (!self->closing)
+                vtc_round_pump(self);
+}
+
+static void
+vtc_round_batch_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+{
+        VtcRoundBatch *batch = user_data;
+        VtcVerifierRound *self = batch->loop;
+        SoupMessage *msg = soup_session_get_async_result_message(SOUP_SESSION(source), res);
+        VtcRoundBatchWork *w = g_new0(VtcRoundBatchWork, 1);
+        g_autoptr(GTask) task = NULL;
+
+        w->batch = batch;
+        w->reply = soup_session_send_and_read_finish(SOUP_SESSION(source), res, &w->error);
+        w->status = w->reply != NULL ? soup_message_get_status(msg) : 0;
+        w->checked = g_new0(VtcRoundChecked, batch->vms->len);
+        batch->lane->active--;
+        self->active--;
+        vtc_round_lane_mark_ready(self, batch->lane);
+        if (w->reply == NULL || self->closing) {
+                for (guint i = 0; i < batch->vms->len; i++) {
+                        VtcRoundVm *vm = g_ptr_array_index(batch->vms, i);
+
+                        vm->sent = FALSE;
+                        vm->lane = NULL;
+                        vm->batch = NULL;
+                        if (vm->removed || self->closing) {
+                                if (vm->in_flight) {
+                                        vm->in_flight = FALSE;
+                                        self->in_flight--;
+                                }
+                                continue;
+                        }
+                        vtc_round_handle_nothing(vm, w->error);
+                }
+                vtc_round_batch_work_free(w);
+                if (!self->closing)
+                        vtc_round_pump(self);
+                return;
+        }
+        /* the connection is free for the next batch while this one is checked */
+        for (guint i = 0; i < batch->vms->len; i++)
+                ((VtcRoundVm *)g_ptr_array_index(batch->vms, i))->checking = TRUE;
+        self->tasks++;
+        task = g_task_new(NULL, NULL, vtc_round_batch_checked_cb, NULL);
+        g_task_set_source_tag(task, vtc_round_batch_reply_cb);
+        g_task_set_task_data(task, w, NULL);
+        g_task_run_in_thread(task, vtc_round_batch_check_thread);
+        vtc_round_pump(self);
+}
+
+/* Sends @first and the rounds waiting behind it in @lane for the same hostd, up to batch_max,
+ * as one POST /v1/rounds. Rounds that waited past the timeout are not sent. */
+static void
+vtc_round_dispatch_batch(VtcVerifierRound *self, VtcRoundLane *lane, VtcRoundVm *first)
+{
+        VtcRoundBatch *batch = g_new0(VtcRoundBatch, 1);
+        g_autoptr(GString) body = g_string_sized_new(512);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(GPtrArray) stale = g_ptr_array_new();
+        g_autoptr(SoupMessage) msg = NULL;
+        g_autofree gchar *url = g_strdup_printf("%s/v1/rounds", first->hostd_url);
+        gint64 now = g_get_monotonic_time();
+        GList *link = lane->waiting.head;
+
+        batch->loop = self;
+        batch->lane = lane;
+        batch->vms = g_ptr_array_new_with_free_func((GDestroyNotify)vtc_round_vm_unref);
+        g_ptr_array_add(batch->vms, vtc_round_vm_ref(first));
+        while (link != NULL && batch->vms->len < self->config.batch_max) {
+                GList *next = link->next;
+                VtcRoundVm *vm = link->data;
+
+                if (vm->step == VTC_ROUND_STEP_ROUND &&
+                    g_strcmp0(vm->hostd_url, first->hostd_url) == 0) {
+                        g_queue_unlink(&lane->waiting, link);
+                        if (now - vm->queued_us > (gint64)self->config.timeout_ms * 1000)
+                                g_ptr_array_add(stale, vm);
+                        else
+                                g_ptr_array_add(batch->vms, vtc_round_vm_ref(vm));
+                }
+                link = next;
+        }
+        g_string_append(body, "{\"rounds\":[");
+        for (guint i = 0; i < batch->vms->len; i++) {
+                VtcRoundVm *vm = g_ptr_array_index(batch->vms, i);
+
+                if (i > 0)
+                        g_string_append_c(body, ',');
+                g_string_append(body, vm->req_body);
+                g_clear_pointer(&vm->req_body, g_free);
+                g_clear_pointer(&vm->req_url, g_free);
+                vm->sent = TRUE;
+                vm->batch = batch;
+        }
+        g_string_append(body, "]}");
+        self->batches++;
+        self->batched += batch->vms->len;
+        msg = vtc_http_client_message_new(lane->session, "POST", url, body->str, &error);
+        lane->active++;
+        self->active++;
+        batch->cancel = g_cancellable_new();
+        batch->deadline_id =
+            g_timeout_add(self->config.timeout_ms, vtc_round_batch_deadline_cb, batch);
+        if (msg == NULL) {
+                /* cannot happen with a URL that made a lane; answered as no answer */
+                g_autoptr(GError) e = g_error_copy(error);
+                for (guint i = 0; i < batch->vms->len; i++) {
+                        VtcRoundVm *vm = g_ptr_array_index(batch->vms, i);
+                        vm->sent = FALSE;
+                        vm->lane = NULL;
+                        vm->batch = NULL;
+                        vtc_round_handle_nothing(vm, e);
+                }
+                lane->active--;
+                self->active--;
+                vtc_round_batch_free(batch);
+        } else {
+                if (self->client_cert != NULL)
+                        soup_message_set_tls_client_certificate(msg, self->client_cert);
+                soup_session_send_and_read_async(lane->session,
+                                                 msg,
+                                                 G_PRIORITY_DEFAULT,
+                                                 batch->cancel,
+                                                 vtc_round_batch_reply_cb,
+                                                 batch);
+        }
+        for (guint i = 0; i < stale->len; i++) {
+                VtcRoundVm *vm = g_ptr_array_index(stale, i);
+                g_autofree gchar *m = g_strdup_printf(
+                    "%s: no free connection within the timeout (the peer is slow or down)",
+                    lane->key);
+
+                vm->lane = NULL;
+                self->stale_requests++;
+                vtc_round_no_evidence(vm, vtc_round_step_reason(vm->step), m);
+        }
 }
 
 /* ---- the object --------------------------------------------------------------------------- */
@@ -1689,6 +2133,9 @@ vtc_round_vm_destroy(gpointer data)
         }
         if (vm->cancel != NULL)
                 g_cancellable_cancel(vm->cancel);
+        /* a batch goes on for its other VMs, unless the whole loop goes */
+        if (vm->batch != NULL && vm->loop->closing)
+                g_cancellable_cancel(vm->batch->cancel);
         vtc_round_vm_unref(vm);
 }
 
@@ -1709,6 +2156,9 @@ vtc_verifier_round_new(const VtcVerifierRoundConfig *config,
         self->config.backoff_max_ms = MAX(self->config.interval_ms, config->backoff_max_ms);
         self->config.max_in_flight = MAX(1u, config->max_in_flight);
         self->config.max_conns_per_host = MAX(1u, config->max_conns_per_host);
+        self->config.batch_max = config->batch_max == 0
+                                     ? VTC_ROUND_BATCH_MAX
+                                     : MIN(config->batch_max, VTC_ROUND_BATCH_MAX);
         self->registrar_url = g_strdup(config->registrar_url);
         self->hostd_url_template = g_strdup(config->hostd_url_template);
         self->config.registrar_url = NULL;
@@ -1734,6 +2184,7 @@ vtc_verifier_round_new(const VtcVerifierRoundConfig *config,
                                                g_free,
                                                (GDestroyNotify)g_ptr_array_unref);
         self->who_ek = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_mutex_init(&self->index_lock);
         self->host_next_seq = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         self->dirty = g_hash_table_new_full(g_str_hash,
                                             g_str_equal,
@@ -1856,6 +2307,9 @@ vtc_verifier_round_free(VtcVerifierRound *self)
                 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
                 while (self->in_flight > 0 && g_get_monotonic_time() < deadline)
                         g_main_context_iteration(NULL, FALSE);
+                /* a check thread uses the loop's VMs and hosts: it always ends */
+                while (self->tasks > 0)
+                        g_main_context_iteration(NULL, TRUE);
                 while (self->flushing && g_get_monotonic_time() < deadline)
                         g_main_context_iteration(NULL, TRUE);
         }
@@ -1868,6 +2322,7 @@ vtc_verifier_round_free(VtcVerifierRound *self)
         g_clear_pointer(&self->hosts, g_hash_table_unref);
         g_clear_pointer(&self->ek_index, g_hash_table_unref);
         g_clear_pointer(&self->who_ek, g_hash_table_unref);
+        g_mutex_clear(&self->index_lock);
         g_clear_pointer(&self->host_next_seq, g_hash_table_unref);
         g_clear_pointer(&self->hostd_hosts, g_hash_table_unref);
         g_clear_pointer(&self->events, g_ptr_array_unref);
@@ -1972,6 +2427,15 @@ vtc_verifier_round_append_metrics(VtcVerifierRound *self, GString *out)
                     name,
                     self->verdicts[i]);
         }
+        g_string_append_printf(out,
+                               "# HELP vtc_verifier_batches_total Requests POST /v1/rounds sent "
+                               "to hostds.\n# TYPE vtc_verifier_batches_total counter\n"
+                               "vtc_verifier_batches_total %" G_GUINT64_FORMAT "\n"
+                               "# HELP vtc_verifier_batched_rounds_total Rounds sent in them.\n"
+                               "# TYPE vtc_verifier_batched_rounds_total counter\n"
+                               "vtc_verifier_batched_rounds_total %" G_GUINT64_FORMAT "\n",
+                               self->batches,
+                               self->batched);
         vtc_round_hist_append(out,
                               "vtc_verifier_round_seconds",
                               "Nonce to verdict, evidence fetch included.",

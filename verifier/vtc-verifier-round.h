@@ -31,6 +31,7 @@ typedef struct {
         guint max_in_flight;
         guint max_conns_per_host;
         gsize max_answer; /* bytes of one evidence answer */
+        guint batch_max;  /* rounds through one hostd in one request (1: one /v1/round each) */
 } VtcVerifierRoundConfig;
 
 typedef struct _VtcVerifierRound VtcVerifierRound;

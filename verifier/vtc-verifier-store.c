@@ -451,23 +451,17 @@ vtc_verifier_store_delete(VtcVerifierStore *self, const gchar *uuid, GError **er
         return TRUE;
 }
 
+/* One VM's row, through @stmt (prepared once per transaction: thousands of VMs a second). */
 static gboolean
-vtc_verifier_store_update_vm(VtcVerifierStore *self, const VtcVerifierStoreVm *vm, GError **error)
+vtc_verifier_store_update_vm(VtcVerifierStore *self,
+                             sqlite3_stmt *stmt,
+                             const VtcVerifierStoreVm *vm,
+                             GError **error)
 {
-        g_autoptr(sqlite3_stmt) stmt = NULL;
-
         if (!vtc_verifier_store_check_state(vm->state, error))
                 return FALSE;
-        stmt = vtc_db_prepare(self->db,
-                              "UPDATE vms SET state = ?2, reason = ?3, message = ?4, "
-                              "placement = ?5, host_id = ?6, check_state = ?7, last_result = ?8, "
-                              "last_reason = ?9, last_message = ?10, last_placement = ?11, "
-                              "last_time = ?12, updated = ?13, last_attempt = ?14, "
-                              "last_success = ?15, rounds = ?16, passes = ?17, failures = ?18, "
-                              "unreachable = ?19, ima_offset = ?20 WHERE uuid = ?1",
-                              error);
-        if (stmt == NULL)
-                return FALSE;
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
         vtc_bind_text(stmt, 1, vm->uuid);
         vtc_bind_text(stmt, 2, vm->state);
         vtc_bind_text(stmt, 3, vm->reason);
@@ -502,11 +496,27 @@ gboolean
 vtc_verifier_store_update(VtcVerifierStore *self, GPtrArray *vms, GPtrArray *events, GError **error)
 {
         G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&self->lock);
+        g_autoptr(sqlite3_stmt) stmt = NULL;
 
         if (!vtc_db_begin(self->db, error))
                 return FALSE;
+        if (vms != NULL && vms->len > 0) {
+                stmt = vtc_db_prepare(self->db,
+                                      "UPDATE vms SET state = ?2, reason = ?3, message = ?4, "
+                                      "placement = ?5, host_id = ?6, check_state = ?7, "
+                                      "last_result = ?8, last_reason = ?9, last_message = ?10, "
+                                      "last_placement = ?11, last_time = ?12, updated = ?13, "
+                                      "last_attempt = ?14, last_success = ?15, rounds = ?16, "
+                                      "passes = ?17, failures = ?18, unreachable = ?19, "
+                                      "ima_offset = ?20 WHERE uuid = ?1",
+                                      error);
+                if (stmt == NULL) {
+                        vtc_db_rollback(self->db);
+                        return FALSE;
+                }
+        }
         for (guint i = 0; vms != NULL && i < vms->len; i++) {
-                if (!vtc_verifier_store_update_vm(self, g_ptr_array_index(vms, i), error)) {
+                if (!vtc_verifier_store_update_vm(self, stmt, g_ptr_array_index(vms, i), error)) {
                         vtc_db_rollback(self->db);
                         return FALSE;
                 }

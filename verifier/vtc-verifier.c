@@ -126,6 +126,17 @@ const VtcConfigKey vtc_verifier_config_schema[] = {
      "requests (HTTPS connections, kept alive) to one hostd or the registrar at once; more "
      "wait in the verifier's own queue for that peer"},
     {"rounds",
+     "batch_max",
+     VTC_CONFIG_TYPE_INT,
+     "64",
+     1,
+     64,
+     NULL,
+     "rounds through one hostd sent in one request (POST /v1/rounds; hostd quotes them "
+     "together and the verifier checks that host quote once); VMs of one host are scheduled "
+     "on a shared grid of interval_ms / 4 so that their rounds meet. 1: one POST /v1/round "
+     "per VM, unaligned, for a hostd without /v1/rounds"},
+    {"rounds",
      "max_answer",
      VTC_CONFIG_TYPE_INT,
      "67108864",
@@ -268,6 +279,7 @@ vtc_verifier_new(VtcConfig *config, GError **error)
         rcfg.max_in_flight = (guint)vtc_config_get_int(c, "rounds", "max_in_flight");
         rcfg.max_conns_per_host = (guint)vtc_config_get_int(c, "rounds", "max_conns_per_host");
         rcfg.max_answer = (gsize)vtc_config_get_int(c, "rounds", "max_answer");
+        rcfg.batch_max = (guint)vtc_config_get_int(c, "rounds", "batch_max");
         self->round = vtc_verifier_round_new(&rcfg, self->store, self->webhook, error);
         if (self->round == NULL)
                 return NULL;

@@ -335,9 +335,23 @@ struct _Fixture {
 
 /* ---- the HTTPS proxy between the verifier and hostd ------------------------------------------ */
 
+/* A POST /v1/rounds from the verifier: the proxy splits it into single /v1/round calls, so that
+ * every attack on one round's answer applies to batched rounds too, and joins their answers. */
 typedef struct {
         Fixture *f;
         SoupServerMessage *msg;
+        guint n;
+        guint pending;
+        guint *status;
+        gchar **body; /* NULL: the answer had no body */
+        gboolean down;
+} HostBatch;
+
+typedef struct {
+        Fixture *f;
+        SoupServerMessage *msg; /* NULL in a batch */
+        HostBatch *batch;
+        guint index;
         gchar *path;
         gchar *method;
         gchar *body;
@@ -353,7 +367,7 @@ typedef struct {
 static void
 host_call_free(HostCall *c)
 {
-        g_object_unref(c->msg);
+        g_clear_object(&c->msg);
         g_free(c->path);
         g_free(c->method);
         g_free(c->body);
@@ -451,6 +465,48 @@ host_call_tamper(HostCall *c, JsonObject *answer)
 }
 
 static void
+host_batch_answer(HostBatch *hb, guint index, guint status, const gchar *data, gsize len)
+{
+        Fixture *f = hb->f;
+
+        if (status == 0)
+                hb->down = TRUE;
+        hb->status[index] = status;
+        hb->body[index] = data != NULL && len > 0 ? g_strndup(data, len) : NULL;
+        if (--hb->pending > 0)
+                return;
+        if (hb->down && f->empty_502) {
+                soup_server_message_set_status(hb->msg, 502, NULL);
+        } else if (hb->down) {
+                static const gchar down[] =
+                    "{\"error\":\"unavailable\",\"message\":\"hostd does not answer\"}";
+
+                soup_server_message_set_status(hb->msg, 502, NULL);
+                soup_server_message_set_response(hb->msg,
+                                                 "application/json",
+                                                 SOUP_MEMORY_STATIC,
+                                                 down,
+                                                 strlen(down));
+        } else {
+                g_autofree gchar *out = vtc_json_rounds_answer(hb->status, hb->body, hb->n);
+
+                soup_server_message_set_status(hb->msg, 200, NULL);
+                soup_server_message_set_response(hb->msg,
+                                                 "application/json",
+                                                 SOUP_MEMORY_COPY,
+                                                 out,
+                                                 strlen(out));
+        }
+        soup_server_message_unpause(hb->msg);
+        g_object_unref(hb->msg);
+        for (guint i = 0; i < hb->n; i++)
+                g_free(hb->body[i]);
+        g_free(hb->body);
+        g_free(hb->status);
+        g_free(hb);
+}
+
+static void
 host_call_finish(HostCall *c)
 {
         Fixture *f = c->f;
@@ -477,6 +533,11 @@ host_call_finish(HostCall *c)
                         f->last_host = json_node_new(JSON_NODE_OBJECT);
                         json_node_set_object(f->last_host, host);
                 }
+        }
+        if (c->batch != NULL) {
+                host_batch_answer(c->batch, c->index, c->status, data, len);
+                host_call_free(c);
+                return;
         }
         if (c->status == 0 && f->empty_502) {
                 /* what some reverse proxies answer: no body at all */
@@ -593,6 +654,8 @@ host_upstream_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         host_call_finish(c);
 }
 
+static void host_call_start(HostCall *c);
+
 static void
 host_proxy_cb(SoupServer *server,
               SoupServerMessage *msg,
@@ -601,20 +664,62 @@ host_proxy_cb(SoupServer *server,
               gpointer user_data)
 {
         Fixture *f = user_data;
-        HostCall *c = g_new0(HostCall, 1);
+        HostCall *c = NULL;
         g_autoptr(GBytes) body =
             soup_message_body_flatten(soup_server_message_get_request_body(msg));
-        g_autoptr(GError) error = NULL;
-        g_autofree gchar *url = g_strdup_printf("https://127.0.0.1:%u%s", f->hostd_port, path);
-        g_autoptr(SoupMessage) m = NULL;
-        gboolean post = g_strcmp0(soup_server_message_get_method(msg), "POST") == 0;
 
+        if (g_strcmp0(path, "/v1/rounds") == 0) {
+                g_autoptr(JsonObject) req =
+                    json_parse_object(g_bytes_get_data(body, NULL), g_bytes_get_size(body));
+                JsonNode *rounds = req != NULL ? json_object_get_member(req, "rounds") : NULL;
+                JsonArray *array = rounds != NULL && JSON_NODE_HOLDS_ARRAY(rounds)
+                                       ? json_node_get_array(rounds)
+                                       : NULL;
+                HostBatch *hb;
+
+                g_assert_nonnull(array);
+                g_assert_cmpuint(json_array_get_length(array), >, 0);
+                hb = g_new0(HostBatch, 1);
+                hb->f = f;
+                hb->msg = g_object_ref(msg);
+                hb->n = json_array_get_length(array);
+                hb->pending = hb->n;
+                hb->status = g_new0(guint, hb->n);
+                hb->body = g_new0(gchar *, hb->n);
+                soup_server_message_pause(msg);
+                for (guint i = 0; i < hb->n; i++) {
+                        c = g_new0(HostCall, 1);
+                        c->f = f;
+                        c->batch = hb;
+                        c->index = i;
+                        c->path = g_strdup("/v1/round");
+                        c->method = g_strdup("POST");
+                        c->body = json_to_string(json_array_get_element(array, i), FALSE);
+                        host_call_start(c);
+                }
+                return;
+        }
+        c = g_new0(HostCall, 1);
         c->f = f;
         c->msg = g_object_ref(msg);
         c->path = g_strdup(path);
         c->method = g_strdup(soup_server_message_get_method(msg));
         c->body = g_strndup(g_bytes_get_data(body, NULL), g_bytes_get_size(body));
         soup_server_message_pause(msg);
+        host_call_start(c);
+}
+
+/* Sends @c upstream to hostd, with the side request its attack wants. */
+static void
+host_call_start(HostCall *c)
+{
+        Fixture *f = c->f;
+        const gchar *path = c->path;
+        g_autoptr(GError) error = NULL;
+        g_autofree gchar *url = g_strdup_printf("https://127.0.0.1:%u%s", f->hostd_port, path);
+        g_autoptr(SoupMessage) m = NULL;
+        gboolean post = g_strcmp0(c->method, "POST") == 0;
+
         m = vtc_http_client_message_new(f->upstream, c->method, url, post ? c->body : NULL, &error);
         g_assert_no_error(error);
         if (g_strcmp0(path, "/v1/round") == 0 &&
