@@ -435,6 +435,29 @@ test_round_to_json(void)
         g_assert_true(vtc_channel_round_from_json(obj, NULL, &back, &error));
         g_assert_no_error(error);
         g_assert_cmpmem(&back, sizeof(back), &r, sizeof(r));
+
+        /* the text writer says exactly what the builder says */
+        {
+                g_autoptr(GString) text = g_string_new("{");
+
+                vtc_channel_round_append_json(&r, text);
+                g_string_append_c(text, '}');
+                g_assert_cmpstr(text->str, ==, json);
+                r.boot_log = FALSE;
+                r.ima_offset = 0;
+                r.pcrs.n_banks = 0;
+                g_string_assign(text, "{");
+                vtc_channel_round_append_json(&r, text);
+                g_string_append_c(text, '}');
+                g_clear_object(&b);
+                b = json_builder_new();
+                json_builder_begin_object(b);
+                vtc_channel_round_to_json(&r, b);
+                json_builder_end_object(b);
+                g_clear_pointer(&json, g_free);
+                json = vtc_json_builder_to_string(b);
+                g_assert_cmpstr(text->str, ==, json);
+        }
 }
 
 static void

@@ -453,6 +453,44 @@ vtc_channel_round_to_json(const VtcChannelRound *round, JsonBuilder *builder)
 }
 
 void
+vtc_channel_round_append_json(const VtcChannelRound *round, GString *out)
+{
+        static const gchar hex[] = "0123456789abcdef";
+        gboolean first_bank = TRUE;
+
+        g_string_append(out, "\"nonce\":\"");
+        for (gsize i = 0; i < sizeof(round->nonce); i++) {
+                g_string_append_c(out, hex[round->nonce[i] >> 4]);
+                g_string_append_c(out, hex[round->nonce[i] & 0xf]);
+        }
+        g_string_append(out, "\",\"pcrs\":{");
+        for (guint b = 0; b < round->pcrs.n_banks && b < G_N_ELEMENTS(round->pcrs.hash_alg); b++) {
+                const gchar *bank = NULL;
+                gboolean first = TRUE;
+
+                for (gsize i = 0; i < G_N_ELEMENTS(vtc_channel_banks); i++) {
+                        if (vtc_channel_banks[i].alg == round->pcrs.hash_alg[b])
+                                bank = vtc_channel_banks[i].name;
+                }
+                if (bank == NULL)
+                        continue;
+                g_string_append_printf(out, "%s\"%s\":[", first_bank ? "" : ",", bank);
+                first_bank = FALSE;
+                for (guint i = 0; i <= VTC_CHANNEL_MAX_PCR; i++) {
+                        if (round->pcrs.pcr_mask[b] & (1u << i)) {
+                                g_string_append_printf(out, first ? "%u" : ",%u", i);
+                                first = FALSE;
+                        }
+                }
+                g_string_append_c(out, ']');
+        }
+        g_string_append_printf(out,
+                               "},\"ima_offset\":%" G_GUINT64_FORMAT ",\"boot_log\":%s",
+                               round->ima_offset,
+                               round->boot_log ? "true" : "false");
+}
+
+void
 vtc_channel_quote_qualifier(const guint8 nonce[VTC_CHANNEL_NONCE_SIZE],
                             const guint8 *tls_key_sha256,
                             guint8 out[32])

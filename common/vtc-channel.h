@@ -76,6 +76,9 @@ gboolean vtc_channel_round_from_json(JsonObject *obj,
                                      GError **error);
 /* Adds "nonce", "pcrs", "ima_offset", "boot_log" members to an open builder object. */
 void vtc_channel_round_to_json(const VtcChannelRound *round, JsonBuilder *builder);
+/* The same members as text, appended to @out ("nonce":...,"boot_log":...; no braces): the
+ * verifier writes thousands of round requests a second. */
+void vtc_channel_round_append_json(const VtcChannelRound *round, GString *out);
 
 /*
  * qualifyingData of a guest quote: SHA-256(nonce || tls_key_sha256); @tls_key_sha256 NULL means

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <tss2/tss2_tctildr.h>
@@ -29,6 +31,21 @@ vtc_swtpm_socket_accepts(const gchar *path)
                 return FALSE;
         memcpy(sa.sun_path, path, strlen(path) + 1);
         return connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+}
+
+/*
+ * Runs in the child between fork and exec: swtpm gets SIGKILL when the thread that started it
+ * ends, so that it cannot outlive a process that crashes or aborts (a failed g_assert skips
+ * every destructor). If that thread ended before the prctl(), getppid() is no longer the pid
+ * that started us: give up at once. Only async-signal-safe calls here.
+ */
+static void
+vtc_swtpm_child_setup(gpointer user_data)
+{
+        pid_t parent = (pid_t)GPOINTER_TO_INT(user_data);
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+                _exit(127);
 }
 
 void
@@ -57,6 +74,8 @@ vtc_swtpm_new(const gchar *state_dir, GError **error)
         g_autofree gchar *state_arg = NULL;
         g_autofree gchar *log_arg = NULL;
         g_autoptr(GError) error_local = NULL;
+        g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new(
+            G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
 
         if (g_mkdir_with_parents(state_dir, 0700) != 0) {
                 int e = errno;
@@ -76,23 +95,26 @@ vtc_swtpm_new(const gchar *state_dir, GError **error)
         ctrl_arg = g_strdup_printf("type=unixio,path=%s", ctrl_path);
         state_arg = g_strdup_printf("dir=%s", state_dir);
         log_arg = g_strdup_printf("file=%s/swtpm.log", state_dir);
-        self->proc =
-            g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE,
-                             &error_local,
-                             "swtpm",
-                             "socket",
-                             "--tpm2",
-                             "--server",
-                             server_arg,
-                             "--ctrl",
-                             ctrl_arg,
-                             "--tpmstate",
-                             state_arg,
-                             "--log",
-                             log_arg,
-                             "--flags",
-                             "not-need-init,startup-clear",
-                             NULL);
+        g_subprocess_launcher_set_child_setup(launcher,
+                                              vtc_swtpm_child_setup,
+                                              GINT_TO_POINTER((gint)getpid()),
+                                              NULL);
+        self->proc = g_subprocess_launcher_spawn(launcher,
+                                                 &error_local,
+                                                 "swtpm",
+                                                 "socket",
+                                                 "--tpm2",
+                                                 "--server",
+                                                 server_arg,
+                                                 "--ctrl",
+                                                 ctrl_arg,
+                                                 "--tpmstate",
+                                                 state_arg,
+                                                 "--log",
+                                                 log_arg,
+                                                 "--flags",
+                                                 "not-need-init,startup-clear",
+                                                 NULL);
         if (self->proc == NULL) {
                 g_set_error(error,
                             VTC_ERROR,
@@ -181,6 +203,44 @@ vtc_swtpm_esys_open(VtcSwtpm *self, GError **error)
         return vtc_esys_open(self->tcti_conf, error);
 }
 
+/*
+ * swtpm_setup (0.7) starts its own swtpm and exits without reaping it: the dead swtpm stays a
+ * zombie under whatever adopts it. So the child that GLib forks becomes a subreaper, forks
+ * again, and reaps everything below it (swtpm_setup and the swtpm it orphans) before it exits
+ * with swtpm_setup's status; the grandchild goes on to exec swtpm_setup. Both die with their
+ * parent (PR_SET_PDEATHSIG). Only async-signal-safe calls here.
+ */
+static void
+vtc_swtpm_setup_child_setup(gpointer user_data)
+{
+        pid_t parent = (pid_t)GPOINTER_TO_INT(user_data);
+        pid_t self = getpid();
+        pid_t setup;
+        pid_t w;
+        int status = 0;
+        int st;
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+                _exit(127);
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+                return; /* swtpm_setup runs all the same, only unreaped */
+        setup = fork();
+        if (setup < 0)
+                _exit(127);
+        if (setup == 0) {
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != self)
+                        _exit(127);
+                return;
+        }
+        while ((w = waitpid(-1, &st, 0)) > 0 || (w < 0 && errno == EINTR)) {
+                if (w == setup)
+                        status = st;
+        }
+        if (WIFEXITED(status))
+                _exit(WEXITSTATUS(status));
+        _exit(128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0));
+}
+
 static gboolean
 vtc_swtpm_write(const gchar *path, const gchar *text, GError **error)
 {
@@ -251,8 +311,8 @@ vtc_swtpm_manufacture(const gchar *state_dir, const gchar *ca_dir, GError **erro
                           (gchar **)argv,
                           NULL,
                           G_SPAWN_SEARCH_PATH,
-                          NULL,
-                          NULL,
+                          vtc_swtpm_setup_child_setup,
+                          GINT_TO_POINTER((gint)getpid()),
                           &out,
                           &err,
                           &status,

@@ -9,7 +9,9 @@ G_BEGIN_DECLS
 /*
  * A private swtpm process on unix sockets in a directory of the caller's. It is how vtc reads a
  * stopped vTPM (a copy of its state), and how tests get a real TPM. The process is killed when
- * the object is freed.
+ * the object is freed, and gets SIGKILL (PR_SET_PDEATHSIG) when the thread that created it ends,
+ * so that it never outlives a process that aborts: create a VtcSwtpm that outlives one call on the
+ * main thread (or a thread that lives as long), not on a worker thread.
  */
 typedef struct _VtcSwtpm VtcSwtpm;
 

@@ -137,6 +137,8 @@ struct _VtcRoundVm {
         gchar *req_body;
         VtcRoundBatch *batch; /* sent in this batch, until its answer */
         gboolean checking;    /* a check thread has its round's evidence */
+        GBytes *state_text;   /* the check state as a check thread serialised it after the
+                               * last round, until the flush takes it or a round starts */
         GSequenceIter *iter;
         gint64 due_us; /* monotonic */
         guint backoff_ms;
@@ -201,6 +203,7 @@ vtc_round_vm_unref(VtcRoundVm *vm)
         g_clear_pointer(&vm->tls_cert, g_bytes_unref);
         g_clear_object(&vm->cancel);
         g_clear_pointer(&vm->guest, json_object_unref);
+        g_clear_pointer(&vm->state_text, g_bytes_unref);
         g_free(vm);
 }
 
@@ -586,7 +589,10 @@ vtc_round_flush_take(VtcVerifierRound *self)
                         copy = vtc_verifier_store_vm_copy(vm->rec);
                         /* the check library's committed state, serialised only now: the loop
                          * keeps none of its text between flushes */
-                        if (vm->check != NULL) {
+                        if (vm->state_text != NULL) {
+                                g_clear_pointer(&copy->check_state, g_bytes_unref);
+                                copy->check_state = g_steal_pointer(&vm->state_text);
+                        } else if (vm->check != NULL) {
                                 gchar *state = vtc_verifier_vm_save_state(vm->check);
                                 g_clear_pointer(&copy->check_state, g_bytes_unref);
                                 copy->check_state = g_bytes_new_take(state, strlen(state));
@@ -1218,11 +1224,9 @@ vtc_round_add_offsets(JsonBuilder *b, const VtcVerifierRequest *req)
 static void
 vtc_round_send_evidence_request(VtcRoundVm *vm)
 {
-        VtcVerifierRound *self = vm->loop;
         VtcVerifierRequest req;
         VtcChannelRound round = {0};
-        g_autoptr(JsonBuilder) b = json_builder_new();
-        g_autofree gchar *body = NULL;
+        g_autoptr(GString) body = g_string_sized_new(256);
         g_autofree gchar *url = NULL;
         gboolean direct = g_strcmp0(vm->rec->mode, "direct") == 0;
 
@@ -1235,24 +1239,27 @@ vtc_round_send_evidence_request(VtcRoundVm *vm)
         round.pcrs = req.pcrs;
         round.ima_offset = req.ima_offset;
         round.boot_log = req.boot_log;
-        json_builder_begin_object(b);
-        if (!direct) {
-                json_builder_set_member_name(b, "vm_uuid");
-                json_builder_add_string_value(b, vm->rec->uuid);
-        }
-        vtc_channel_round_to_json(&round, b);
+        /* written as text: thousands a second (the uuid is the store's, checked at add) */
+        g_string_append_c(body, '{');
         if (!direct)
-                vtc_round_add_offsets(b, &req);
-        json_builder_end_object(b);
-        body = vtc_json_builder_to_string(b);
+                g_string_append_printf(body, "\"vm_uuid\":\"%s\",", vm->rec->uuid);
+        vtc_channel_round_append_json(&round, body);
+        if (!direct)
+                g_string_append_printf(body,
+                                       ",\"offsets\":{\"boot\":%" G_GUINT64_FORMAT
+                                       ",\"ima\":%" G_GUINT64_FORMAT ",\"vtpm\":%" G_GUINT64_FORMAT
+                                       "}",
+                                       req.host_boot,
+                                       req.host_ima,
+                                       req.host_vtpm);
+        g_string_append_c(body, '}');
         if (direct) {
                 url = g_strdup_printf("%s/v1/round", vm->rec->agent_url);
-                vtc_round_send(vm, VTC_ROUND_STEP_AGENT_ROUND, "POST", url, body);
+                vtc_round_send(vm, VTC_ROUND_STEP_AGENT_ROUND, "POST", url, body->str);
         } else {
                 url = g_strdup_printf("%s/v1/round", vm->hostd_url);
-                vtc_round_send(vm, VTC_ROUND_STEP_ROUND, "POST", url, body);
+                vtc_round_send(vm, VTC_ROUND_STEP_ROUND, "POST", url, body->str);
         }
-        (void)self;
 }
 
 static void
@@ -1263,6 +1270,8 @@ vtc_round_start(VtcRoundVm *vm)
 
         if (vm->removed || vm->in_flight)
                 return;
+        /* the round may change the check state on this thread: serialise it afresh */
+        g_clear_pointer(&vm->state_text, g_bytes_unref);
         vm->in_flight = TRUE;
         self->in_flight++;
         vm->start_us = g_get_monotonic_time();
@@ -1762,30 +1771,6 @@ vtc_round_batch_answers(VtcRoundBatch *batch, JsonObject *obj, GError **error)
         return answers;
 }
 
-/* One round's answer out of the batch: its status and body, as /v1/round would have sent. */
-static void
-vtc_round_batch_handle_one(VtcRoundVm *vm, JsonArray *answers, guint index)
-{
-        JsonNode *node = json_array_get_element(answers, index);
-        JsonObject *entry = JSON_NODE_HOLDS_OBJECT(node) ? json_node_get_object(node) : NULL;
-        JsonNode *body = entry != NULL ? json_object_get_member(entry, "body") : NULL;
-        gint64 status = 0;
-
-        if (entry == NULL || !vtc_json_get_int(entry, "status", 100, 599, TRUE, &status, NULL)) {
-                g_autofree gchar *m =
-                    g_strdup_printf("hostd %s: answer %u of a batch has no status",
-                                    vm->hostd_url,
-                                    index);
-                vtc_round_no_evidence(vm, "hostd_error", m);
-                return;
-        }
-        vtc_round_handle_answer(
-            vm,
-            NULL,
-            (guint)status,
-            body != NULL && JSON_NODE_HOLDS_OBJECT(body) ? json_node_get_object(body) : NULL);
-}
-
 /* One round of a batch, as the check thread left it for the main loop. */
 typedef struct {
         gboolean checked; /* the check ran (or failed internally: error) */
@@ -1793,6 +1778,9 @@ typedef struct {
         VtcVerifierVerdict verdict;
         GError *error;
         gdouble secs;
+        GBytes *state; /* checked: the VM's check state as the store keeps it */
+        guint status;  /* not checked: the answer's status (0: none) and body */
+        JsonObject *body;
 } VtcRoundChecked;
 
 /* A batch's answer on its way through a check thread: parsed and checked off the main loop. */
@@ -1801,9 +1789,8 @@ typedef struct {
         GBytes *reply; /* NULL: no answer (error) */
         GError *error;
         guint status;
-        JsonObject *obj;    /* the whole answer, parsed */
-        JsonArray *answers; /* in obj: one per round, or NULL (bad says why) */
-        GError *bad;
+        JsonObject *obj;          /* the whole answer, parsed; kept only when not 200 */
+        GError *bad;              /* 200 but not a batch answer */
         VtcRoundChecked *checked; /* one per round */
 } VtcRoundBatchWork;
 
@@ -1813,6 +1800,8 @@ vtc_round_batch_work_free(VtcRoundBatchWork *w)
         for (guint i = 0; w->checked != NULL && i < w->batch->vms->len; i++) {
                 vtc_verifier_verdict_clear(&w->checked[i].verdict);
                 g_clear_error(&w->checked[i].error);
+                g_clear_pointer(&w->checked[i].state, g_bytes_unref);
+                g_clear_pointer(&w->checked[i].body, json_object_unref);
         }
         g_free(w->checked);
         g_clear_pointer(&w->reply, g_bytes_unref);
@@ -1851,6 +1840,7 @@ vtc_round_batch_check_thread(GTask *task, gpointer source, gpointer data, GCance
         VtcRoundBatch *batch = w->batch;
         VtcVerifierRound *self = batch->loop;
         gsize n = batch->vms->len;
+        JsonArray *answers = NULL;
         VtcJsonLimits limits = {self->config.max_answer * n,
                                 18,
                                 self->config.max_answer,
@@ -1861,18 +1851,22 @@ vtc_round_batch_check_thread(GTask *task, gpointer source, gpointer data, GCance
                                        &limits,
                                        NULL);
         if (w->status == 200)
-                w->answers = vtc_round_batch_answers(batch, w->obj, &w->bad);
-        for (guint i = 0; w->answers != NULL && i < n; i++) {
+                answers = vtc_round_batch_answers(batch, w->obj, &w->bad);
+        for (guint i = 0; answers != NULL && i < n; i++) {
                 VtcRoundVm *vm = g_ptr_array_index(batch->vms, i);
                 VtcRoundChecked *c = &w->checked[i];
                 gint64 status = 0;
-                JsonObject *body = vtc_round_batch_evidence(w->answers, i, &status);
+                JsonObject *body = vtc_round_batch_evidence(answers, i, &status);
                 JsonObject *guest = NULL;
                 JsonObject *host = NULL;
                 gint64 t0;
 
-                if (status != 200 || body == NULL || vm->check == NULL)
+                if (status != 200 || body == NULL || vm->check == NULL) {
+                        /* the main loop handles it as /v1/round's own answer */
+                        c->status = (guint)status;
+                        c->body = body != NULL ? json_object_ref(body) : NULL;
                         continue;
+                }
                 if (!vtc_verifier_round_answer_split(body, &guest, &host, &c->through, NULL)) {
                         /* a malformed answer is evidence too: the check names it */
                         guest = host = body;
@@ -1889,7 +1883,14 @@ vtc_round_batch_check_thread(GTask *task, gpointer source, gpointer data, GCance
                         vtc_verifier_verdict_clear(&c->verdict);
                 c->secs = (gdouble)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
                 c->checked = TRUE;
+                if (c->error == NULL) {
+                        gchar *state = vtc_verifier_vm_save_state(vm->check);
+                        c->state = g_bytes_new_take(state, strlen(state));
+                }
         }
+        /* the parsed answer goes here, off the main loop, unless the main loop reads it */
+        if (w->status == 200)
+                g_clear_pointer(&w->obj, json_object_unref);
         g_task_return_boolean(task, TRUE);
 }
 
@@ -1920,7 +1921,7 @@ vtc_round_batch_checked_cb(GObject *source, GAsyncResult *res, gpointer user_dat
                 if (w->status != 200) {
                         /* the whole request's answer is every round's */
                         vtc_round_handle_answer(vm, NULL, w->status, w->obj);
-                } else if (w->answers == NULL) {
+                } else if (w->bad != NULL) {
                         g_autofree gchar *m =
                             g_strdup_printf("hostd %s: malformed batch answer: %s",
                                             vm->hostd_url,
@@ -1930,11 +1931,20 @@ vtc_round_batch_checked_cb(GObject *source, GAsyncResult *res, gpointer user_dat
                         vtc_round_no_evidence(vm, "internal_error", c->error->message);
                 } else if (c->checked) {
                         vtc_round_hist_add(&self->check_hist, c->secs);
+                        /* serialised by the check thread: the flush need not */
+                        g_clear_pointer(&vm->state_text, g_bytes_unref);
+                        vm->state_text = g_steal_pointer(&c->state);
                         if (c->verdict.result != VTC_VERIFIER_RESULT_FAILED && vm->host_id != NULL)
                                 vtc_round_index_events(self, vm->host_id, c->verdict.vtpm_events);
                         vtc_round_verdict(vm, &c->verdict, c->through, FALSE);
+                } else if (c->status == 0) {
+                        g_autofree gchar *m =
+                            g_strdup_printf("hostd %s: answer %u of a batch has no status",
+                                            vm->hostd_url,
+                                            i);
+                        vtc_round_no_evidence(vm, "hostd_error", m);
                 } else {
-                        vtc_round_batch_handle_one(vm, w->answers, i);
+                        vtc_round_handle_answer(vm, NULL, c->status, c->body);
                 }
         }
         vtc_round_batch_work_free(w);

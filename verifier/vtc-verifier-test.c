@@ -7,6 +7,7 @@
  * SIGTERM (clean exit) and a restart that resumes the VM from its stored state without a verdict.
  */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <gio/gio.h>
@@ -42,6 +43,13 @@ typedef struct {
         guint port;
 } Daemon;
 
+/* a test that aborts does not leave its verifier behind */
+static void
+daemon_child_setup(gpointer user_data)
+{
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static Daemon *
 daemon_start(const gchar *config)
 {
@@ -51,8 +59,11 @@ daemon_start(const gchar *config)
         Daemon *d = g_new0(Daemon, 1);
         g_autoptr(GDataInputStream) in = NULL;
         g_autofree gchar *line = NULL;
+        g_autoptr(GSubprocessLauncher) launcher =
+            g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE);
 
-        d->proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error);
+        g_subprocess_launcher_set_child_setup(launcher, daemon_child_setup, NULL, NULL);
+        d->proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
         g_assert_no_error(error);
         in = g_data_input_stream_new(g_subprocess_get_stdout_pipe(d->proc));
         line = g_data_input_stream_read_line(in, NULL, NULL, &error);
