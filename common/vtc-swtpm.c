@@ -204,13 +204,12 @@ vtc_swtpm_esys_open(VtcSwtpm *self, GError **error)
 }
 
 /*
- * swtpm_setup (0.7) starts its own swtpm and exits without reaping it: the dead swtpm stays a
- * zombie under whatever adopts it. So the child that GLib forks becomes a subreaper, forks
- * again, and reaps everything below it (swtpm_setup and the swtpm it orphans) before it exits
- * with swtpm_setup's status; the grandchild goes on to exec swtpm_setup. Both die with their
- * parent (PR_SET_PDEATHSIG). Only async-signal-safe calls here.
+ * The child that GLib forks becomes a subreaper, forks again, and reaps everything below it
+ * (swtpm_setup and the swtpm it orphans) before it exits with swtpm_setup's status; the
+ * grandchild goes on to exec swtpm_setup. Both die with their parent (PR_SET_PDEATHSIG). Only
+ * async-signal-safe calls here.
  */
-static void
+void
 vtc_swtpm_setup_child_setup(gpointer user_data)
 {
         pid_t parent = (pid_t)GPOINTER_TO_INT(user_data);

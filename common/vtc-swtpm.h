@@ -29,6 +29,16 @@ void vtc_swtpm_free(VtcSwtpm *self);
  */
 gboolean vtc_swtpm_manufacture(const gchar *state_dir, const gchar *ca_dir, GError **error);
 
+/*
+ * A GSpawnChildSetupFunc for anyone who runs swtpm_setup (vtc_swtpm_manufacture() does):
+ * swtpm_setup 0.7 starts its own swtpm and exits without reaping it, which leaves a zombie (or a
+ * live swtpm) behind. With this, the forked child reaps all it leaves and exits with its status
+ * (killed by signal N: exit 128 + N), and it dies with the calling thread. @user_data:
+ * GINT_TO_POINTER(getpid()) of the caller. The spawn returns only when every process that
+ * swtpm_setup left behind has exited.
+ */
+void vtc_swtpm_setup_child_setup(gpointer user_data);
+
 /* "swtpm:path=..." for Tss2_TctiLdr_Initialize() and TPM2TOOLS_TCTI. */
 const gchar *vtc_swtpm_get_tcti_conf(VtcSwtpm *self);
 const gchar *vtc_swtpm_get_state_dir(VtcSwtpm *self);

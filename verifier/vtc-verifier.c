@@ -119,7 +119,7 @@ const VtcConfigKey vtc_verifier_config_schema[] = {
     {"rounds",
      "max_conns_per_host",
      VTC_CONFIG_TYPE_INT,
-     "16",
+     "4",
      1,
      65536,
      NULL,

@@ -19,6 +19,7 @@
  */
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
@@ -1706,8 +1707,16 @@ vm_manufacture(Fixture *f, Vm *vm)
                                certify_conf);
         write_file(conf, text);
         g_assert_cmpint(g_mkdir_with_parents(vm->tpm_state, 0700), ==, 0);
-        g_assert_true(
-            vtc_itest_run_with_input(argv, NULL, NULL, NULL, NULL, &out, &err, &status, &error));
+        /* the child setup reaps the swtpm that swtpm_setup leaves behind */
+        g_assert_true(vtc_itest_run_with_input(argv,
+                                               NULL,
+                                               NULL,
+                                               vtc_swtpm_setup_child_setup,
+                                               GINT_TO_POINTER((gint)getpid()),
+                                               &out,
+                                               &err,
+                                               &status,
+                                               &error));
         g_assert_no_error(error);
         if (status != 0) {
                 g_autofree gchar *log = NULL;
