@@ -93,11 +93,12 @@ struct _VtcVerifierRound {
         GQueue ready;      /* lanes with waiting requests and a free slot of their own */
         VtcRoundLane *registrar_lane;
         guint64 stale_requests;
-        gboolean starting; /* in the tick: queue the rounds due, send them after */
-        guint64 batches;   /* POST /v1/rounds sent */
-        guint tasks;       /* batches in check threads */
-        GMutex index_lock; /* the clone index: written here, read by check threads */
-        guint64 batched;   /* rounds in them */
+        gboolean starting;       /* in the tick: queue the rounds due, send them after */
+        guint64 batches;         /* POST /v1/rounds sent */
+        guint tasks;             /* batches in check threads */
+        GThreadPool *check_pool; /* one check thread per processor */
+        GMutex index_lock;       /* the clone index: written here, read by check threads */
+        guint64 batched;         /* rounds in them */
         /* persistence */
         GHashTable *dirty;  /* uuid -> VtcRoundVm (ref) */
         GPtrArray *events;  /* VtcVerifierStoreEvent waiting to be written */
@@ -1006,24 +1007,26 @@ vtc_round_lane_free(gpointer data)
  * connection of the session with a non-blocking TLS read, on each message event; one session
  * per peer keeps that to the peer's few connections instead of every connection to every hostd.
  * Kept-alive connections are reused round after round (a TLS handshake costs more than a
- * round's check) and closed after a minute unused. The lane never hands libsoup more requests
+ * round's check) until the peer closes them. The lane never hands libsoup more requests
  * than the connections it may open, so none waits in libsoup's queue.
  */
 static SoupSession *
 vtc_round_session_new(VtcVerifierRound *self, guint max_conns)
 {
-        SoupSession *session =
-            soup_session_new_with_options("tls-database",
-                                          self->tls_db,
-                                          "timeout",
-                                          MAX(1u, (self->config.timeout_ms + 999) / 1000),
-                                          "idle-timeout",
-                                          60,
-                                          "max-conns",
-                                          (gint)max_conns,
-                                          "max-conns-per-host",
-                                          (gint)max_conns,
-                                          NULL);
+        /* no I/O or idle timers of libsoup's own: every request has the loop's deadline, and
+         * each timer is a main-loop source that every iteration walks (hundreds of
+         * connections to hundreds of hostds) */
+        SoupSession *session = soup_session_new_with_options("tls-database",
+                                                             self->tls_db,
+                                                             "timeout",
+                                                             0,
+                                                             "idle-timeout",
+                                                             0,
+                                                             "max-conns",
+                                                             (gint)max_conns,
+                                                             "max-conns-per-host",
+                                                             (gint)max_conns,
+                                                             NULL);
 
         /* our peers are reached by address, never through a proxy from the environment */
         soup_session_set_proxy_resolver(session, NULL);
@@ -1833,8 +1836,10 @@ vtc_round_batch_evidence(JsonArray *answers, guint index, gint64 *out_status)
  * hosts and policies are shared read-only (a host's known-quote list has its own lock, the
  * clone index is read under the loop's index lock).
  */
+static gboolean vtc_round_batch_checked_cb(gpointer data);
+
 static void
-vtc_round_batch_check_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+vtc_round_batch_check_thread(gpointer data, gpointer user_data)
 {
         VtcRoundBatchWork *w = data;
         VtcRoundBatch *batch = w->batch;
@@ -1891,14 +1896,15 @@ vtc_round_batch_check_thread(GTask *task, gpointer source, gpointer data, GCance
         /* the parsed answer goes here, off the main loop, unless the main loop reads it */
         if (w->status == 200)
                 g_clear_pointer(&w->obj, json_object_unref);
-        g_task_return_boolean(task, TRUE);
+        /* the outcome goes back to the main loop */
+        g_idle_add_full(G_PRIORITY_DEFAULT, vtc_round_batch_checked_cb, w, NULL);
 }
 
 /* Back on the main loop: every VM of the batch gets its outcome. */
-static void
-vtc_round_batch_checked_cb(GObject *source, GAsyncResult *res, gpointer user_data)
+static gboolean
+vtc_round_batch_checked_cb(gpointer data)
 {
-        VtcRoundBatchWork *w = g_task_get_task_data(G_TASK(res));
+        VtcRoundBatchWork *w = data;
         VtcRoundBatch *batch = w->batch;
         VtcVerifierRound *self = batch->loop;
 
@@ -1950,6 +1956,7 @@ vtc_round_batch_checked_cb(GObject *source, GAsyncResult *res, gpointer user_dat
         vtc_round_batch_work_free(w);
         if (!self->closing)
                 vtc_round_pump(self);
+        return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1959,7 +1966,6 @@ vtc_round_batch_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         VtcVerifierRound *self = batch->loop;
         SoupMessage *msg = soup_session_get_async_result_message(SOUP_SESSION(source), res);
         VtcRoundBatchWork *w = g_new0(VtcRoundBatchWork, 1);
-        g_autoptr(GTask) task = NULL;
 
         w->batch = batch;
         w->reply = soup_session_send_and_read_finish(SOUP_SESSION(source), res, &w->error);
@@ -1993,10 +1999,7 @@ vtc_round_batch_reply_cb(GObject *source, GAsyncResult *res, gpointer user_data)
         for (guint i = 0; i < batch->vms->len; i++)
                 ((VtcRoundVm *)g_ptr_array_index(batch->vms, i))->checking = TRUE;
         self->tasks++;
-        task = g_task_new(NULL, NULL, vtc_round_batch_checked_cb, NULL);
-        g_task_set_source_tag(task, vtc_round_batch_reply_cb);
-        g_task_set_task_data(task, w, NULL);
-        g_task_run_in_thread(task, vtc_round_batch_check_thread);
+        g_thread_pool_push(self->check_pool, w, NULL);
         vtc_round_pump(self);
 }
 
@@ -2195,6 +2198,11 @@ vtc_verifier_round_new(const VtcVerifierRoundConfig *config,
                                                (GDestroyNotify)g_ptr_array_unref);
         self->who_ek = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_mutex_init(&self->index_lock);
+        self->check_pool = g_thread_pool_new(vtc_round_batch_check_thread,
+                                             self,
+                                             (gint)MAX(1u, g_get_num_processors()),
+                                             FALSE,
+                                             NULL);
         self->host_next_seq = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         self->dirty = g_hash_table_new_full(g_str_hash,
                                             g_str_equal,
@@ -2332,6 +2340,8 @@ vtc_verifier_round_free(VtcVerifierRound *self)
         g_clear_pointer(&self->hosts, g_hash_table_unref);
         g_clear_pointer(&self->ek_index, g_hash_table_unref);
         g_clear_pointer(&self->who_ek, g_hash_table_unref);
+        if (self->check_pool != NULL)
+                g_thread_pool_free(self->check_pool, TRUE, TRUE);
         g_mutex_clear(&self->index_lock);
         g_clear_pointer(&self->host_next_seq, g_hash_table_unref);
         g_clear_pointer(&self->hostd_hosts, g_hash_table_unref);
